@@ -1,0 +1,6 @@
+"""The shared hierarchical-VAE core and the model families built on it."""
+
+from keras_hvae.models.hvae import HierarchicalVAE
+from keras_hvae.models.linear_gaussian import LinearGaussianVAE
+from keras_hvae.models.objective import free_bits_kl, kl_warmup_weight, negative_elbo
+from keras_hvae.models.latents import diagonal_normal, posterior_terms, reparameterized_sample

@@ -1,0 +1,443 @@
+"""The shared core of every hierarchical VAE in keras_hvae.
+
+`HierarchicalVAE` owns everything the model families have in common: the
+training objective (negative ELBO with free bits, KL warm-up and beta), one
+custom train / test step per backend, the metrics reported by `fit` and
+`evaluate`, the likelihood bounds (`elbo`, `iwae_bound`, `kl_per_layer`),
+sampling, reconstruction, input validation, data-dependent initialisation
+of weight-normalised layers and the model's random stream. A family
+(BIVA, MatNet, ...) only describes its architecture by implementing three
+methods:
+
+* ``forward_terms(x, training=False, seed=None)`` — one stochastic pass of
+  the inference and generative networks, returning a dict with
+  ``"log_px"`` (batch,), ``"kl"`` (a list of (batch,) tensors, one per
+  latent layer, bottom layer first), ``"log_ratio"`` (batch,) — the sum
+  over layers of ``log p(z_i | .) - log q(z_i | .)`` at the sampled z, used
+  by the importance-weighted bound — and ``"params"``, the output of the
+  decoder that the likelihood turns into p(x|z).
+* ``generate_params(num_samples, temperature=1.0, seed=None)`` — ancestral
+  sampling from the prior, returning decoder output params.
+* ``encode(x)`` — the posterior means of the latent layers.
+
+and by passing ``data_shape`` and ``latent_layer_names`` to the base.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_hvae.models import train_steps
+from keras_hvae.models.objective import kl_warmup_weight, negative_elbo
+from keras_hvae.utils.validation import check_images
+from keras_hvae.utils.randomness import as_seed_generator
+
+LN2 = math.log(2.0)
+
+
+def _is_binary_likelihood(likelihood):
+    return likelihood is not None and "Bernoulli" in type(likelihood).__name__
+
+
+@keras.saving.register_keras_serializable(package="keras_hvae")
+class HierarchicalVAE(keras.Model):
+    """Base class for hierarchical VAEs trained by maximising the ELBO.
+
+    Args:
+        likelihood: a likelihood object from `keras_hvae.distributions`
+            (for example `BernoulliLikelihood()`), its name, or its config.
+        free_bits: lambda, nats per latent layer below which the KL of a
+            layer gets no gradient (Kingma et al. 2016). BIVA uses 2.
+        kl_warmup_steps: number of optimizer steps of linear KL warm-up
+            (0 disables it).
+        beta: weight of the KL term (1 gives the ELBO).
+        clip_norm: global gradient-norm clipping threshold (None disables).
+        seed: int seed of the model's random stream (None: random).
+        **kwargs: passed to `keras.Model`.
+
+    Subclasses implement `forward_terms`, `generate_params` and `encode`,
+    and pass `data_shape` (the shape of one example) and
+    `latent_layer_names` (bottom layer first) to `super().__init__`; both
+    follow from the subclass's own config and are not part of the base
+    config (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        data_shape,
+        latent_layer_names,
+        likelihood=None,
+        free_bits=0.0,
+        kl_warmup_steps=0,
+        beta=1.0,
+        clip_norm=None,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        from keras_hvae.distributions import get_likelihood
+
+        self.data_shape = tuple(int(d) for d in data_shape)
+        self.latent_layer_names = tuple(str(n) for n in latent_layer_names)
+        self.likelihood = get_likelihood(likelihood) if likelihood is not None else None
+        self.free_bits = float(free_bits)
+        self.kl_warmup_steps = int(kl_warmup_steps)
+        self.beta = float(beta)
+        self.clip_norm = None if clip_norm is None else float(clip_norm)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._make_trackers()
+        self._compiled_cache = {}
+
+    # ------------------------------------------------------------ subclass API
+    def forward_terms(self, x, training=False, seed=None):
+        raise TypeError(f"{type(self).__name__} must implement forward_terms().")
+
+    def generate_params(self, num_samples, temperature=1.0, seed=None):
+        raise TypeError(f"{type(self).__name__} must implement generate_params().")
+
+    def encode(self, x):
+        raise TypeError(f"{type(self).__name__} must implement encode().")
+
+    @property
+    def num_data_dims(self):
+        """Number of dimensions of one example (h*w*c for images)."""
+        return int(np.prod(self.data_shape))
+
+    # ---------------------------------------------------------------- metrics
+    def _make_trackers(self):
+        names = ["loss", "elbo", "reconstruction", "kl", "bits_per_dim"]
+        names += [f"kl_{n}" for n in self.latent_layer_names]
+        self._trackers = [keras.metrics.Mean(name=n) for n in names]
+        self._trackers.append(keras.metrics.Sum(name="skipped_updates"))
+
+    @property
+    def metrics(self):
+        return list(self._trackers)
+
+    def update_trackers(self, values):
+        """Updates the metric trackers from `{name: value}`; returns the logs."""
+        for tracker in self._trackers:
+            if tracker.name in values:
+                tracker.update_state(values[tracker.name])
+        return {t.name: t.result() for t in self._trackers}
+
+    # --------------------------------------------------------------- objective
+    def unpack_inputs(self, data):
+        """The model input `x` from what `fit`/`evaluate` yield."""
+        if isinstance(data, (tuple, list)):
+            return data[0]
+        if isinstance(data, dict):
+            return data["x"]
+        return data
+
+    def batch_mean(self, values):
+        """Mean over the global batch (all replicas under `tf.distribute`)."""
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            ctx = tf.distribute.get_replica_context()
+            if ctx is not None and ctx.num_replicas_in_sync > 1:
+                values = ops.stop_gradient(values)
+                total = ctx.all_reduce("sum", ops.sum(values))
+                count = ctx.all_reduce("sum", ops.cast(ops.shape(values)[0], values.dtype))
+                return total / count
+        return ops.mean(values)
+
+    def compute_objective(self, data, training=False):
+        """The loss and logs for one batch; shared by all backends' steps.
+
+        Args:
+            data: what the dataset yields (`x`, `(x,)`, `(x, y)` or a dict).
+            training: whether dropout is active and warm-up applies.
+
+        Returns:
+            `(loss, logs)`: the scalar loss and a dict of scalar logs
+            (`elbo`, `reconstruction`, `kl`, `bits_per_dim`, `kl_layers`).
+        """
+        x = self.prepare_inputs(self.unpack_inputs(data))
+        terms = self.forward_terms(x, training=training)
+        warmup = 1.0
+        if training and self.kl_warmup_steps and self.optimizer is not None:
+            warmup = kl_warmup_weight(self.optimizer.iterations, self.kl_warmup_steps)
+        loss, logs = negative_elbo(
+            terms["log_px"],
+            terms["kl"],
+            free_bits=self.free_bits if training else 0.0,
+            beta=self.beta if training else 1.0,
+            warmup_weight=warmup,
+            batch_mean=self.batch_mean,
+        )
+        logs["bits_per_dim"] = -logs["elbo"] / (self.num_data_dims * LN2)
+        return loss, logs
+
+    # -------------------------------------------------------------- the steps
+    def train_step(self, *args):
+        backend = keras.backend.backend()
+        if backend == "jax":
+            return train_steps.jax_train_step(self, *args)
+        if backend == "torch":
+            return train_steps.torch_train_step(self, *args)
+        return train_steps.tf_train_step(self, *args)
+
+    def test_step(self, *args):
+        backend = keras.backend.backend()
+        if backend == "jax":
+            return train_steps.jax_test_step(self, *args)
+        if backend == "torch":
+            return train_steps.torch_test_step(self, *args)
+        return train_steps.tf_test_step(self, *args)
+
+    # ---------------------------------------------------------- build and call
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        shape = (1,) + tuple(self.data_shape)
+        x = ops.zeros(shape, self.input_dtype_for_build)
+        self.forward_terms(x, training=False)
+        self.built = True
+
+    input_dtype_for_build = "float32"
+
+    def call(self, inputs, training=False):
+        """Per-example one-sample ELBO in nats, shape `(batch,)`."""
+        terms = self.forward_terms(inputs, training=training)
+        return terms["log_px"] - sum(terms["kl"])
+
+    def get_build_config(self):
+        return {"data_shape": list(self.data_shape)}
+
+    def build_from_config(self, config):
+        self.build()
+
+    # ---------------------------------------------------- inputs and numerics
+    def prepare_inputs(self, x):
+        """Maps raw inputs to what the networks see (uint8 -> float)."""
+        if self.likelihood is not None and hasattr(self.likelihood, "preprocess"):
+            return self.likelihood.preprocess(x)
+        dtype = keras.backend.standardize_dtype(x.dtype)
+        if dtype == "uint8" and not _is_binary_likelihood(self.likelihood):
+            # 8-bit images go to the 256-level grid in [-1, 1].
+            return ops.cast(x, "float32") / 127.5 - 1.0
+        if dtype != "float32":
+            x = ops.cast(x, "float32")
+        return x
+
+    def validate_inputs(self, x):
+        """Checks a concrete batch: rank, shape, dtype, finiteness, support.
+
+        Raises:
+            ValueError: naming what was expected and what was found.
+        """
+        x = check_images(x, self.data_shape, type(self).__name__)
+        if self.likelihood is not None:
+            self.likelihood.validate(x)
+        return x
+
+    def _eager_inputs(self, x):
+        x = self.validate_inputs(x)
+        self.build()
+        return self.prepare_inputs(ops.convert_to_tensor(x))
+
+    def _seed(self, seed):
+        return as_seed_generator(seed, self.seed_generator)
+
+    def _run(self, name, fn, *args):
+        """Runs `fn` compiled on TensorFlow (cached), eagerly elsewhere."""
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            if name not in self._compiled_cache:
+                self._compiled_cache[name] = tf.function(fn, reduce_retracing=True)
+            return self._compiled_cache[name](*args)
+        if backend == "torch":
+            import torch
+
+            with torch.no_grad():
+                return fn(*args)
+        return fn(*args)
+
+    # ------------------------------------------------------------ the bounds
+    def elbo(self, x, seed=None):
+        """One-sample ELBO per example, in nats.
+
+        Args:
+            x: a batch of inputs of shape `(batch,) + data_shape`.
+            seed: int seed for the posterior sample (None: model stream).
+
+        Returns:
+            numpy array of shape `(batch,)`.
+        """
+        x = self._eager_inputs(x)
+        gen = self._seed(seed)
+        out = self._run("elbo", lambda x: self._elbo_tensor(x, gen), x)
+        return ops.convert_to_numpy(out)
+
+    def _elbo_tensor(self, x, seed=None):
+        terms = self.forward_terms(x, training=False, seed=seed)
+        return terms["log_px"] - sum(terms["kl"])
+
+    def kl_per_layer(self, x, seed=None):
+        """Per-example KL of each latent layer, shape `(batch, num_layers)`.
+
+        Columns follow `latent_layer_names` (bottom layer first).
+        """
+        x = self._eager_inputs(x)
+        gen = self._seed(seed)
+
+        def fn(x):
+            terms = self.forward_terms(x, training=False, seed=gen)
+            return ops.stack(terms["kl"], axis=1)
+
+        return ops.convert_to_numpy(self._run("kl_per_layer", fn, x))
+
+    def log_importance_weights(self, x, num_samples, seed=None):
+        """`log p(x, z_s) - log q(z_s | x)` for `num_samples` samples.
+
+        Returns:
+            tensor of shape `(batch, num_samples)`.
+        """
+        batch = ops.shape(x)[0]
+        x_rep = ops.repeat(x, num_samples, axis=0)
+        terms = self.forward_terms(x_rep, training=False, seed=seed)
+        log_w = terms["log_px"] + terms["log_ratio"]
+        return ops.reshape(log_w, (batch, num_samples))
+
+    def iwae_bound(self, x, num_samples, chunk_size=None, seed=None):
+        """The importance-weighted bound L_k of Burda et al. (2015), in nats.
+
+        The samples of one chunk run in one batched pass; chunks are combined
+        with a stable log-mean-exp, so memory is bounded by the chunk.
+
+        Args:
+            x: a batch of inputs.
+            num_samples: k, the number of importance samples (k=1 is the
+                ELBO with a Monte-Carlo KL).
+            chunk_size: samples per pass (default: all k at once).
+            seed: int seed (None: model stream).
+
+        Returns:
+            numpy array of shape `(batch,)`.
+
+        Example:
+        >>> bound = model.iwae_bound(x_test[:16], num_samples=100, chunk_size=25)
+        """
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
+        x = self._eager_inputs(x)
+        gen = self._seed(seed)
+        chunk = int(chunk_size or num_samples)
+        partials = []
+        done = 0
+        while done < num_samples:
+            k = min(chunk, num_samples - done)
+            fn = lambda x, k=k: ops.logsumexp(self.log_importance_weights(x, k, gen), axis=1)
+            partials.append(ops.convert_to_numpy(self._run(f"iwae_{k}", fn, x)).astype("float64"))
+            done += k
+        stacked = np.stack(partials, axis=1)
+        m = stacked.max(axis=1, keepdims=True)
+        lse = m[:, 0] + np.log(np.exp(stacked - m).sum(axis=1))
+        return lse - math.log(num_samples)
+
+    def bits_per_dim(self, nats):
+        """Converts per-example bounds in nats to bits per dimension."""
+        return -np.asarray(nats) / (self.num_data_dims * LN2)
+
+    # ---------------------------------------------------- sampling and codes
+    def sample(self, num_samples, temperature=1.0, seed=None, *, mean=False):
+        """Ancestral samples from the prior.
+
+        Args:
+            num_samples: how many samples.
+            temperature: scales the standard deviation of every prior layer.
+            seed: int seed for reproducible samples (None: model stream).
+            mean: return the mean of p(x|z) instead of a draw from it
+                (the usual picture for binary images).
+
+        Returns:
+            numpy array of shape `(num_samples,) + data_shape`.
+        """
+        self.build()
+        gen = self._seed(seed)
+
+        def fn():
+            params = self.generate_params(num_samples, temperature, seed=gen)
+            if mean:
+                return self.likelihood.mean(params)
+            return self.likelihood.sample(params, seed=gen)
+
+        return ops.convert_to_numpy(self._run(f"sample_{num_samples}_{temperature}_{mean}", fn))
+
+    def reconstruct(self, x, seed=None):
+        """The mean of p(x|z) with z drawn from q(z|x); same shape as `x`."""
+        x = self._eager_inputs(x)
+        gen = self._seed(seed)
+
+        def fn(x):
+            terms = self.forward_terms(x, training=False, seed=gen)
+            return self.likelihood.mean(terms["params"])
+
+        return ops.convert_to_numpy(self._run("reconstruct", fn, x))
+
+    # ------------------------------------------------ data-dependent init, fit
+    def initialize(self, x):
+        """Data-dependent initialisation of all weight-normalised layers.
+
+        Runs one eager forward pass on the batch `x`; layers that were
+        initialised already (for example after loading) are left alone.
+
+        Returns:
+            The number of layers initialised.
+        """
+        from keras_hvae.layers import initialize_weight_norm
+
+        x = self._eager_inputs(x)
+        return initialize_weight_norm(lambda: self.forward_terms(x, training=False))
+
+    def _first_batch(self, x, batch_size):
+        try:
+            import tensorflow as tf
+
+            if isinstance(x, tf.data.Dataset):
+                for batch in x.take(1):
+                    return ops.convert_to_numpy(self.unpack_inputs(batch))
+        except ImportError:
+            pass
+        if isinstance(x, (np.ndarray,)) or hasattr(x, "__array__"):
+            return np.asarray(x)[: batch_size or 32]
+        return None
+
+    def fit(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        """`keras.Model.fit` that first validates one batch and runs the
+        data-dependent initialisation of weight-normalised layers (once)."""
+        first = self._first_batch(x, batch_size)
+        if first is not None:
+            self.initialize(first)
+        return super().fit(x, y, batch_size, *args, **kwargs)
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "likelihood": None if self.likelihood is None else keras.saving.serialize_keras_object(self.likelihood),
+                "free_bits": self.free_bits,
+                "kl_warmup_steps": self.kl_warmup_steps,
+                "beta": self.beta,
+                "clip_norm": self.clip_norm,
+                "seed": self.seed,
+            }
+        )
+        for key in ("trainable", "dtype"):
+            config.pop(key, None)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("likelihood"), dict):
+            config["likelihood"] = keras.saving.deserialize_keras_object(config["likelihood"])
+        return cls(**config)

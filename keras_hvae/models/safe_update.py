@@ -1,0 +1,56 @@
+"""Gradient post-processing shared by every backend's train step.
+
+Global-norm clipping and the finiteness check live here so that the three
+backend train steps (TensorFlow, JAX, PyTorch) behave the same: an update
+whose loss or gradients are not finite is skipped (weights and optimizer
+state untouched) and counted.
+"""
+
+from keras import ops
+
+
+def all_finite(loss, grads):
+    """True when the loss and every gradient are finite (a scalar bool tensor)."""
+    checks = [ops.all(ops.isfinite(loss))]
+    checks += [ops.all(ops.isfinite(g)) for g in grads if g is not None]
+    return ops.all(ops.stack(checks))
+
+
+def global_norm(grads):
+    """The global L2 norm of a list of gradients (None entries ignored)."""
+    squares = [ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads if g is not None]
+    if not squares:
+        return ops.zeros((), "float32")
+    return ops.sqrt(ops.sum(ops.stack(squares)))
+
+
+def clip_by_global_norm(grads, clip_norm):
+    """Rescales `grads` so their global norm is at most `clip_norm`.
+
+    Args:
+        grads: list of gradient tensors (None allowed).
+        clip_norm: the maximum global norm; `None` or `0` disables clipping.
+
+    Returns:
+        `(clipped_grads, norm)` with the norm measured before clipping.
+
+    Example:
+    >>> import numpy as np
+    >>> g, n = clip_by_global_norm([np.array([3.0, 4.0])], 1.0)
+    >>> [round(float(v), 3) for v in g[0]], float(n)
+    ([0.6, 0.8], 5.0)
+    """
+    norm = global_norm(grads)
+    if not clip_norm:
+        return list(grads), norm
+    # A non-finite norm leaves the gradients as they are: the update is then
+    # skipped by the finiteness check anyway.
+    scale = ops.where(
+        ops.isfinite(norm),
+        ops.minimum(1.0, clip_norm / ops.maximum(norm, 1e-12)),
+        1.0,
+    )
+    clipped = [
+        None if g is None else g * ops.cast(scale, g.dtype) for g in grads
+    ]
+    return clipped, norm

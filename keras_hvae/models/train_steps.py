@@ -1,0 +1,178 @@
+"""The custom train / test steps, one per Keras backend.
+
+All three call the same backend-agnostic ``model.compute_objective(data,
+training)`` and the same gradient post-processing (clipping, finiteness
+check). What differs is only how each backend computes gradients and applies
+them:
+
+* TensorFlow: ``tf.GradientTape``; under ``tf.distribute`` the gradients are
+  all-reduced first, clipped on the global gradient, and the update is
+  applied (or skipped) in the cross-replica context, so two replicas give the
+  same update as one device with the same global batch.
+* JAX: the stateless ``train_step(state, data)`` with ``jax.value_and_grad``
+  and ``optimizer.stateless_apply`` under ``jax.lax.cond``.
+* PyTorch: ``loss.backward()`` and ``optimizer.apply`` under ``torch.no_grad``.
+"""
+
+import keras
+from keras import ops
+
+from keras_hvae.models.safe_update import all_finite, clip_by_global_norm
+
+
+def _objective_to_values(model, loss, logs, skipped):
+    """Flattens objective logs into ``{tracker_name: value}``."""
+    values = {"loss": loss, "skipped_updates": skipped}
+    for name, value in logs.items():
+        if name == "kl_layers":
+            for layer_name, kl in zip(model.latent_layer_names, value):
+                values[f"kl_{layer_name}"] = kl
+        else:
+            values[name] = value
+    return values
+
+
+# --------------------------------------------------------------- TensorFlow
+def tf_train_step(model, data):
+    import tensorflow as tf
+
+    replica_ctx = tf.distribute.get_replica_context()
+    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    variables = model.trainable_variables
+    with tf.GradientTape() as tape:
+        loss, logs = model.compute_objective(data, training=True)
+        scaled = loss / num_replicas if num_replicas > 1 else loss
+    grads = tape.gradient(scaled, variables)
+    if num_replicas > 1 and replica_ctx is not None:
+        dense = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(grads, variables)]
+        grads = replica_ctx.all_reduce(tf.distribute.ReduceOp.SUM, dense)
+        loss = replica_ctx.all_reduce(tf.distribute.ReduceOp.MEAN, loss)
+    grads, _ = clip_by_global_norm(grads, model.clip_norm)
+    finite = all_finite(loss, grads)
+    optimizer = model.optimizer
+
+    if num_replicas > 1 and replica_ctx is not None:
+        # Every replica holds the same reduced gradients; the optimizer sums
+        # over replicas again, so hand it 1/n of them.
+        shares = [g / num_replicas for g in grads]
+
+        def cross_replica(distribution, finite_per_replica, shares):
+            finite_value = distribution.experimental_local_results(finite_per_replica)[0]
+
+            def apply():
+                distribution.extended.call_for_each_replica(
+                    lambda s: optimizer.apply(s, variables), args=(shares,)
+                )
+
+            ops.cond(finite_value, apply, lambda: None)
+
+        replica_ctx.merge_call(cross_replica, args=(finite, shares))
+    else:
+        ops.cond(finite, lambda: optimizer.apply(grads, variables), lambda: None)
+    skipped = 1.0 - ops.cast(finite, "float32")
+    return model.update_trackers(_objective_to_values(model, loss, logs, skipped))
+
+
+def tf_test_step(model, data):
+    loss, logs = model.compute_objective(data, training=False)
+    return model.update_trackers(_objective_to_values(model, loss, logs, 0.0))
+
+
+# ---------------------------------------------------------------------- JAX
+def _jax_objective(model, trainable, non_trainable, optimizer_variables, data, training):
+    mapping = list(zip(model.trainable_variables, trainable))
+    mapping += list(zip(model.non_trainable_variables, non_trainable))
+    if optimizer_variables is not None:
+        mapping += list(zip(model.optimizer.variables, optimizer_variables))
+    with keras.StatelessScope(state_mapping=mapping) as scope:
+        loss, logs = model.compute_objective(data, training=training)
+    new_non_trainable = []
+    for v, old in zip(model.non_trainable_variables, non_trainable):
+        new = scope.get_current_value(v)
+        new_non_trainable.append(old if new is None else new)
+    return loss, (logs, new_non_trainable)
+
+
+def _jax_update_metrics(model, metrics_variables, values):
+    logs = {}
+    new_metrics_variables = []
+    start = 0
+    for metric in model.metrics:
+        n = len(metric.variables)
+        these = metrics_variables[start : start + n]
+        start += n
+        if metric.name in values:
+            these = metric.stateless_update_state(these, values[metric.name])
+        logs[metric.name] = metric.stateless_result(these)
+        new_metrics_variables += list(these)
+    return logs, new_metrics_variables
+
+
+def jax_train_step(model, state, data):
+    import jax
+
+    trainable, non_trainable, optimizer_variables, metrics_variables = state
+
+    def objective(trainable, non_trainable):
+        return _jax_objective(
+            model, trainable, non_trainable, optimizer_variables, data, True
+        )
+
+    (loss, (logs, non_trainable)), grads = jax.value_and_grad(
+        objective, has_aux=True
+    )(trainable, non_trainable)
+    grads, _ = clip_by_global_norm(grads, model.clip_norm)
+    finite = all_finite(loss, grads)
+
+    def apply(operands):
+        trainable, optimizer_variables = operands
+        return tuple(
+            model.optimizer.stateless_apply(optimizer_variables, grads, trainable)
+        )
+
+    trainable, optimizer_variables = jax.lax.cond(
+        finite, apply, lambda operands: tuple(operands),
+        (list(trainable), list(optimizer_variables)),
+    )
+    skipped = 1.0 - ops.cast(finite, "float32")
+    values = _objective_to_values(model, loss, logs, skipped)
+    logs, metrics_variables = _jax_update_metrics(model, metrics_variables, values)
+    return logs, (trainable, non_trainable, optimizer_variables, metrics_variables)
+
+
+def jax_test_step(model, state, data):
+    trainable, non_trainable, metrics_variables = state
+    loss, (logs, non_trainable) = _jax_objective(
+        model, trainable, non_trainable, None, data, False
+    )
+    values = _objective_to_values(model, loss, logs, 0.0)
+    logs, metrics_variables = _jax_update_metrics(model, metrics_variables, values)
+    return logs, (trainable, non_trainable, metrics_variables)
+
+
+# ------------------------------------------------------------------ PyTorch
+def torch_train_step(model, data):
+    import torch
+
+    model.zero_grad()
+    loss, logs = model.compute_objective(data, training=True)
+    loss.backward()
+    variables = model.trainable_variables
+    grads = [v.value.grad for v in variables]
+    grads, _ = clip_by_global_norm(grads, model.clip_norm)
+    finite = bool(ops.convert_to_numpy(all_finite(loss.detach(), grads)))
+    if finite:
+        with torch.no_grad():
+            model.optimizer.apply(grads, variables)
+    logs = {k: (v.detach() if hasattr(v, "detach") else v) if k != "kl_layers"
+            else [t.detach() for t in v] for k, v in logs.items()}
+    skipped = 0.0 if finite else 1.0
+    return model.update_trackers(_objective_to_values(model, loss.detach(), logs, skipped))
+
+
+def torch_test_step(model, data):
+    import torch
+
+    with torch.no_grad():
+        loss, logs = model.compute_objective(data, training=False)
+    return model.update_trackers(_objective_to_values(model, loss, logs, 0.0))

@@ -1,0 +1,1 @@
+"""Small shared helpers: input validation and random streams."""
