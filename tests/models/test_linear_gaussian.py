@@ -31,20 +31,26 @@ def set_wrong_encoder(model, shift=0.4, scale_factor=1.4):
 
 def test_elbo_is_below_log_marginal():
     model, x = make_model()
-    elbo = model.elbo(x, seed=1)
+    x = x[:32]
+    # The one-sample ELBO (analytic KL) is unbiased for the ELBO, itself
+    # <= log p(x): average 1000 draws per example to see it on every example.
+    elbo = model.elbo(np.repeat(x, 1000, axis=0), seed=1).reshape(32, 1000).mean(axis=1)
     log_px = model.exact_log_marginal(x)
-    # A one-sample ELBO with analytic KL is unbiased for the ELBO, itself
-    # <= log p(x); with a random encoder the gap is large on every example.
-    assert np.mean(elbo) < np.mean(log_px) - 0.1
-    assert np.mean(elbo <= log_px + 1e-4) > 0.95
+    assert np.all(elbo < log_px), (elbo - log_px).max()
+    assert np.mean(log_px - elbo) > 0.1
 
 
 def test_exact_posterior_makes_elbo_equal_log_marginal():
     model, x = make_model()
     model.set_encoder_to_exact_posterior()
-    np.testing.assert_allclose(model.elbo(x, seed=2), model.exact_log_marginal(x), atol=2e-3)
-    # With the exact posterior every importance weight equals p(x).
-    np.testing.assert_allclose(model.iwae_bound(x[:16], 7, seed=3), model.exact_log_marginal(x[:16]), atol=2e-3)
+    exact = model.exact_log_marginal(x)
+    # With the exact posterior every importance weight equals p(x): the
+    # one-sample bound with a Monte-Carlo KL is exact, sample by sample.
+    np.testing.assert_allclose(model.iwae_bound(x, 1, seed=2), exact, atol=2e-3)
+    np.testing.assert_allclose(model.iwae_bound(x[:16], 7, chunk_size=3, seed=3), exact[:16], atol=2e-3)
+    # The analytic-KL ELBO is exact in expectation: average 400 draws.
+    reps = model.elbo(np.repeat(x[:8], 4000, axis=0), seed=4).reshape(8, 4000).mean(axis=1)
+    np.testing.assert_allclose(reps, exact[:8], atol=0.05)
 
 
 def test_iwae_rises_with_k_and_stays_below_log_marginal():
@@ -69,7 +75,7 @@ def test_iwae_1000_with_wrong_encoder_is_within_005_nats():
 def test_chunking_does_not_change_the_bound_for_a_fixed_seed_stream():
     model, x = make_model()
     set_wrong_encoder(model)
-    a = model.iwae_bound(x[:32], 200, chunk_size=200, seed=9)
-    b = model.iwae_bound(x[:32], 200, chunk_size=50, seed=9)
-    # different random numbers, same estimator: agree within MC error
-    np.testing.assert_allclose(a, b, atol=0.05)
+    a = model.iwae_bound(x[:64], 200, chunk_size=200, seed=9)
+    b = model.iwae_bound(x[:64], 200, chunk_size=50, seed=9)
+    # different random numbers, same estimator: the means agree within MC error
+    assert abs(np.mean(a) - np.mean(b)) < 0.03, (np.mean(a), np.mean(b))
