@@ -29,6 +29,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_hvae.applications.preset_io import PresetMixin
 from keras_hvae.models import train_steps
 from keras_hvae.models.objective import kl_warmup_weight, negative_elbo
 from keras_hvae.utils.validation import check_images
@@ -42,7 +43,7 @@ def _is_binary_likelihood(likelihood):
 
 
 @keras.saving.register_keras_serializable(package="keras_hvae")
-class HierarchicalVAE(keras.Model):
+class HierarchicalVAE(PresetMixin, keras.Model):
     """Base class for hierarchical VAEs trained by maximising the ELBO.
 
     Args:

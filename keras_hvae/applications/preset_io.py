@@ -1,0 +1,243 @@
+"""Presets on disk: `config.json`, `metadata.json`, `model.weights.h5`, `assets/`.
+
+keras-hub's layout. `from_preset` resolves a shipped name, a local
+directory, an http(s) URL of a `.tar.gz`/`.zip` archive of a preset
+directory (through `keras.utils.get_file`) or `hf://owner/repo` (through
+`huggingface_hub`, where installed), verifies the sha256 of the weights
+recorded in `metadata.json`, and rebuilds the model.
+"""
+
+import datetime
+import hashlib
+import json
+import platform
+from pathlib import Path
+
+import keras
+
+CONFIG_FILE = "config.json"
+METADATA_FILE = "metadata.json"
+WEIGHTS_FILE = "model.weights.h5"
+ASSETS_DIR = "assets"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "presets"
+
+
+class PresetError(ValueError):
+    """A preset could not be found, verified or loaded."""
+
+
+def sha256_of(path, chunk=1 << 20):
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(chunk)
+            if not block:
+                break
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_json(path, what):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise PresetError(f"{what}: {path} is missing; a preset directory holds "
+                          f"{CONFIG_FILE}, {METADATA_FILE} and {WEIGHTS_FILE}.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise PresetError(f"{what}: {path} is not valid JSON ({e}); the preset is corrupt.") from None
+
+
+def shipped_presets():
+    """`{name: metadata}` of the presets shipped inside the package."""
+    out = {}
+    if SHIPPED_DIR.is_dir():
+        for meta in sorted(SHIPPED_DIR.glob(f"*/{METADATA_FILE}")):
+            try:
+                data = _read_json(meta, "shipped preset")
+            except PresetError:
+                continue
+            out[meta.parent.name] = data
+    return out
+
+
+def _download_url(url):
+    name = url.rstrip("/").split("/")[-1]
+    for suffix in (".tar.gz", ".tgz", ".zip", ".tar"):
+        if name.endswith(suffix):
+            stem = name[: -len(suffix)]
+            break
+    else:
+        raise PresetError(f"A preset URL must point to a .tar.gz, .tgz, .tar or .zip archive of a preset directory; got {url}.")
+    cache = Path(keras.utils.get_file(fname=name, origin=url, extract=True, cache_subdir="keras_hvae_presets"))
+    candidates = [cache] + [p.parent for p in cache.rglob(CONFIG_FILE)]
+    for c in candidates:
+        if (c / CONFIG_FILE).is_file():
+            return c
+    raise PresetError(f"The archive at {url} (extracted to {cache}) holds no {CONFIG_FILE}.")
+
+
+def _download_hf(handle):
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise PresetError("hf:// presets need the `huggingface_hub` package: pip install huggingface_hub") from None
+    repo = handle[len("hf://"):].strip("/")
+    return Path(huggingface_hub.snapshot_download(repo_id=repo))
+
+
+def resolve_preset(preset):
+    """A local directory for a preset name, path, URL or `hf://` handle.
+
+    Raises:
+        PresetError: for an unknown name (listing the known ones).
+    """
+    preset = str(preset)
+    if preset.startswith(("http://", "https://")):
+        return _download_url(preset)
+    if preset.startswith("hf://"):
+        return _download_hf(preset)
+    local = Path(preset).expanduser()
+    if local.is_dir():
+        return local
+    shipped = SHIPPED_DIR / preset
+    if preset in shipped_presets():
+        return shipped
+    known = ", ".join(sorted(shipped_presets())) or "(none shipped)"
+    raise PresetError(
+        f"Unknown preset {preset!r}: not a shipped preset, a local directory, an "
+        f"http(s) URL or an hf:// handle. Shipped presets: {known}."
+    )
+
+
+def load_preset(preset, load_weights=True, expected_class=None):
+    """Builds the model of a preset and loads (and verifies) its weights."""
+    directory = resolve_preset(preset)
+    config = _read_json(directory / CONFIG_FILE, f"preset {preset!r}")
+    metadata = _read_json(directory / METADATA_FILE, f"preset {preset!r}")
+    try:
+        model = keras.saving.deserialize_keras_object(config)
+    except Exception as e:
+        raise PresetError(f"preset {preset!r}: {directory / CONFIG_FILE} does not describe a "
+                          f"keras_hvae model ({type(e).__name__}: {e}).") from e
+    if expected_class is not None and not isinstance(model, expected_class):
+        raise PresetError(
+            f"preset {preset!r} holds a {type(model).__name__}, not a {expected_class.__name__}; "
+            f"load it with keras_hvae.applications.{type(model).__name__}.from_preset."
+        )
+    model.preset_metadata = metadata
+    if load_weights:
+        weights = directory / WEIGHTS_FILE
+        if not weights.is_file():
+            raise PresetError(f"preset {preset!r}: {weights} is missing.")
+        expected = metadata.get("weights_sha256")
+        actual = sha256_of(weights)
+        if expected and expected != actual:
+            raise PresetError(
+                f"preset {preset!r}: the sha256 of {weights} is {actual}, but metadata.json "
+                f"records {expected}; the file is corrupt or does not belong to this preset."
+            )
+        model.build()
+        try:
+            model.load_weights(weights)
+        except Exception as e:
+            raise PresetError(f"preset {preset!r}: could not load {weights} ({type(e).__name__}: {e}).") from e
+    if hasattr(model, "load_preset_assets"):
+        model.load_preset_assets(directory / ASSETS_DIR)
+    return model
+
+
+def save_preset(model, directory, metadata=None):
+    """Writes `model` as a preset directory; returns the metadata written."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.build()
+    config = keras.saving.serialize_keras_object(model)
+    with open(directory / CONFIG_FILE, "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2)
+    weights = directory / WEIGHTS_FILE
+    model.save_weights(weights)
+    if hasattr(model, "save_preset_assets"):
+        model.save_preset_assets(directory / ASSETS_DIR)
+    meta = dict(getattr(model, "preset_metadata", None) or {})
+    meta.update(metadata or {})
+    meta.update(
+        {
+            "class_name": type(model).__name__,
+            "keras_hvae_version": _version(),
+            "keras_version": keras.__version__,
+            "backend": keras.backend.backend(),
+            "parameters": int(model.count_params()),
+            "weights_sha256": sha256_of(weights),
+            "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "python": platform.python_version(),
+        }
+    )
+    with open(directory / METADATA_FILE, "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=2, sort_keys=True)
+    return meta
+
+
+def _version():
+    from keras_hvae.version import __version__
+
+    return __version__
+
+
+class classproperty:
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __get__(self, obj, owner):
+        return self.fn(owner)
+
+
+class PresetMixin:
+    """`from_preset`, `presets` and `save_to_preset` for every model class."""
+
+    @classproperty
+    def presets(cls):
+        """`{name: metadata}` of the shipped presets this class can load."""
+        out = {}
+        for name, meta in shipped_presets().items():
+            registered = keras.saving.get_registered_object(f"keras_hvae>{meta.get('class_name')}")
+            if registered is not None and issubclass(registered, cls):
+                out[name] = meta
+        return out
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True):
+        """Builds a model from a preset.
+
+        Args:
+            preset: a shipped preset name (see `cls.presets`), a local preset
+                directory, an http(s) URL of a preset archive, or
+                `hf://owner/repo`.
+            load_weights: load (and sha256-verify) the trained weights.
+
+        Returns:
+            The model, with its `preset_metadata` attached.
+
+        Raises:
+            PresetError (a ValueError): unknown name, missing or corrupt file,
+                sha256 mismatch, or a preset of another class.
+
+        Example:
+        >>> model = keras_hvae.applications.BIVA.from_preset("biva_binarized_mnist")  # doctest: +SKIP
+        """
+        return load_preset(preset, load_weights=load_weights, expected_class=cls)
+
+    def save_to_preset(self, preset_dir, metadata=None):
+        """Writes this model as a preset directory (keras-hub's layout).
+
+        Args:
+            preset_dir: the directory to write.
+            metadata: extra entries for `metadata.json` (dataset, recipe,
+                `scores`, ...); versions, parameter count and the weights'
+                sha256 are added.
+
+        Returns:
+            The metadata written.
+        """
+        return save_preset(self, preset_dir, metadata)
