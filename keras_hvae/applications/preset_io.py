@@ -70,7 +70,12 @@ def _download_url(url):
             break
     else:
         raise PresetError(f"A preset URL must point to a .tar.gz, .tgz, .tar or .zip archive of a preset directory; got {url}.")
-    cache = Path(keras.utils.get_file(fname=name, origin=url, extract=True, cache_subdir="keras_hvae_presets"))
+    # The cache is keyed by the whole URL (not just the file name), so two
+    # presets with the same archive name never shadow each other.
+    key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+    cache = Path(
+        keras.utils.get_file(fname=name, origin=url, extract=True, cache_subdir=f"keras_hvae_presets/{key}")
+    )
     candidates = [cache] + [p.parent for p in cache.rglob(CONFIG_FILE)]
     for c in candidates:
         if (c / CONFIG_FILE).is_file():

@@ -6,7 +6,7 @@ custom train / test step per backend, the metrics reported by `fit` and
 `evaluate`, the likelihood bounds (`elbo`, `iwae_bound`, `kl_per_layer`),
 sampling, reconstruction, input validation, data-dependent initialisation
 of weight-normalised layers and the model's random stream. A family
-(BIVA, MatNet, ...) only describes its architecture by implementing three
+(BIVA, MatNet, ...) only describes its architecture by implementing these
 methods:
 
 * ``forward_terms(x, training=False, seed=None)`` — one stochastic pass of
@@ -18,7 +18,8 @@ methods:
   decoder that the likelihood turns into p(x|z).
 * ``generate_params(num_samples, temperature=1.0, seed=None)`` — ancestral
   sampling from the prior, returning decoder output params.
-* ``encode(x)`` — the posterior means of the latent layers.
+* ``posterior_means(x)`` — the means of q(z_i | x), a list of tensors
+  (bottom layer first); `encode(x)` and the SavedModel's `encode` use it.
 
 and by passing ``data_shape`` and ``latent_layer_names`` to the base.
 """
@@ -89,6 +90,9 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         self.clip_norm = None if clip_norm is None else float(clip_norm)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        # The stream of one public call (elbo, sample, ...): re-seeded before
+        # every call so that compiled functions can keep using one object.
+        self.call_seed_generator = keras.random.SeedGenerator(0, name="call_seed_generator")
         self._make_trackers()
         self._compiled_cache = {}
 
@@ -99,8 +103,20 @@ class HierarchicalVAE(PresetMixin, keras.Model):
     def generate_params(self, num_samples, temperature=1.0, seed=None):
         raise TypeError(f"{type(self).__name__} must implement generate_params().")
 
+    def posterior_means(self, x):
+        """The means of q(z_i | x) for every latent layer (a list of tensors,
+        bottom layer first); traceable, used by `encode` and the export."""
+        raise TypeError(f"{type(self).__name__} must implement posterior_means().")
+
     def encode(self, x):
-        raise TypeError(f"{type(self).__name__} must implement encode().")
+        """Posterior means of the latent layers for a batch.
+
+        Returns:
+            A list of numpy arrays, one per latent layer (bottom first).
+        """
+        x = self._eager_inputs(x)
+        out = self._run("encode", lambda x: list(self.posterior_means(x)), x)
+        return [ops.convert_to_numpy(t) for t in out]
 
     @property
     def num_data_dims(self):
@@ -243,7 +259,29 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         return self.prepare_inputs(ops.convert_to_tensor(x))
 
     def _seed(self, seed):
+        """The generator to draw from inside a (possibly traced) pass."""
         return as_seed_generator(seed, self.seed_generator)
+
+    def _call_stream(self, seed):
+        """Eagerly re-seeds `call_seed_generator` for one public call.
+
+        `seed=None` draws the start from the model's stream (fresh numbers
+        each call, reproducible given the model seed); an int gives the same
+        numbers every time; a SeedGenerator is advanced once.
+        """
+        if seed is None or isinstance(seed, keras.random.SeedGenerator):
+            source = self.seed_generator if seed is None else seed
+            a, b = (int(v) & 0xFFFFFFFF for v in ops.convert_to_numpy(source.next()))
+            start = (a * 2654435761 + b * 40503 + 12345) & 0x7FFFFFFF
+        elif isinstance(seed, int) and not isinstance(seed, bool):
+            start = seed & 0x7FFFFFFF
+        else:
+            raise TypeError(
+                f"seed must be None, an int or a keras.random.SeedGenerator; got {type(seed).__name__}."
+            )
+        state = self.call_seed_generator.state
+        state.assign(ops.convert_to_tensor(np.array([start, 0]), dtype=state.dtype))
+        return self.call_seed_generator
 
     def _run(self, name, fn, *args):
         """Runs `fn` compiled on TensorFlow (cached), eagerly elsewhere."""
@@ -273,7 +311,7 @@ class HierarchicalVAE(PresetMixin, keras.Model):
             numpy array of shape `(batch,)`.
         """
         x = self._eager_inputs(x)
-        gen = self._seed(seed)
+        gen = self._call_stream(seed)
         out = self._run("elbo", lambda x: self._elbo_tensor(x, gen), x)
         return ops.convert_to_numpy(out)
 
@@ -287,7 +325,7 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         Columns follow `latent_layer_names` (bottom layer first).
         """
         x = self._eager_inputs(x)
-        gen = self._seed(seed)
+        gen = self._call_stream(seed)
 
         def fn(x):
             terms = self.forward_terms(x, training=False, seed=gen)
@@ -329,7 +367,7 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
         x = self._eager_inputs(x)
-        gen = self._seed(seed)
+        gen = self._call_stream(seed)
         chunk = int(chunk_size or num_samples)
         partials = []
         done = 0
@@ -362,26 +400,83 @@ class HierarchicalVAE(PresetMixin, keras.Model):
             numpy array of shape `(num_samples,) + data_shape`.
         """
         self.build()
-        gen = self._seed(seed)
-
-        def fn():
-            params = self.generate_params(num_samples, temperature, seed=gen)
-            if mean:
-                return self.likelihood.mean(params)
-            return self.likelihood.sample(params, seed=gen)
-
+        gen = self._call_stream(seed)
+        fn = lambda: self.sample_tensor(num_samples, temperature, seed=gen, mean=mean)
         return ops.convert_to_numpy(self._run(f"sample_{num_samples}_{temperature}_{mean}", fn))
+
+    def sample_tensor(self, num_samples, temperature=1.0, seed=None, mean=False):
+        """`sample` as a backend tensor (traceable; used by the export)."""
+        params = self.generate_params(num_samples, temperature, seed=self._seed(seed))
+        if mean:
+            return self.likelihood.mean(params)
+        return self.likelihood.sample(params, seed=self._seed(seed))
 
     def reconstruct(self, x, seed=None):
         """The mean of p(x|z) with z drawn from q(z|x); same shape as `x`."""
         x = self._eager_inputs(x)
-        gen = self._seed(seed)
+        gen = self._call_stream(seed)
 
         def fn(x):
             terms = self.forward_terms(x, training=False, seed=gen)
             return self.likelihood.mean(terms["params"])
 
         return ops.convert_to_numpy(self._run("reconstruct", fn, x))
+
+    # ------------------------------------------------------------------ export
+    def export_endpoints(self):
+        """`{name: (fn, input_signature)}` of the SavedModel endpoints.
+
+        Families add theirs (e.g. `anomaly_score`, `inpaint`) by extending
+        this dict. Signatures are lists of `keras.InputSpec`-like
+        `tf.TensorSpec`s.
+        """
+        import tensorflow as tf
+
+        x_spec = tf.TensorSpec((None,) + tuple(self.data_shape), tf.float32, name="x")
+        endpoints = {
+            "elbo": (lambda x: self._elbo_tensor(self.prepare_inputs(x)), [x_spec]),
+            "sample": (
+                lambda num_samples, temperature: self.sample_tensor(num_samples, temperature),
+                [tf.TensorSpec((), tf.int32, name="num_samples"), tf.TensorSpec((), tf.float32, name="temperature")],
+            ),
+        }
+        if type(self).posterior_means is not HierarchicalVAE.posterior_means:
+            endpoints["encode"] = (
+                lambda x: {
+                    f"z_{n}": t
+                    for n, t in zip(self.latent_layer_names, self.posterior_means(self.prepare_inputs(x)))
+                },
+                [x_spec],
+            )
+        return endpoints
+
+    def export(self, filepath, format="tf_saved_model", verbose=True, **kwargs):
+        """Writes a SavedModel with the endpoints of `export_endpoints()`.
+
+        The SavedModel reloads with `tf.saved_model.load(filepath)` in a
+        process that never imports keras_hvae; its `elbo(x)`, `sample(n, t)`
+        and `encode(x)` (plus family endpoints) match the Keras model.
+
+        Args:
+            filepath: output directory.
+            format: only "tf_saved_model" (needs the TensorFlow backend).
+
+        Returns:
+            The list of endpoint names written.
+        """
+        if format != "tf_saved_model":
+            raise ValueError(f"keras_hvae exports format='tf_saved_model' only; got {format!r}.")
+        if keras.backend.backend() != "tensorflow":
+            raise RuntimeError("SavedModel export needs the TensorFlow backend (KERAS_BACKEND=tensorflow).")
+        self.build()
+        archive = keras.export.ExportArchive()
+        archive.track(self)
+        names = []
+        for name, (fn, signature) in self.export_endpoints().items():
+            archive.add_endpoint(name=name, fn=fn, input_signature=signature)
+            names.append(name)
+        archive.write_out(str(filepath), verbose=verbose)
+        return names
 
     # ------------------------------------------------ data-dependent init, fit
     def initialize(self, x):

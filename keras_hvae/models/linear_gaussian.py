@@ -67,18 +67,15 @@ class LinearGaussianVAE(HierarchicalVAE):
         z = keras.random.normal((num_samples, self.latent_dim), seed=self._seed(seed)) * temperature
         return self.decoder(z)
 
-    def encode(self, x):
-        x = self._eager_inputs(x)
-        return [ops.convert_to_numpy(self.encoder(x))]
+    def posterior_means(self, x):
+        return [self.encoder(x)]
 
-    def sample(self, num_samples, temperature=1.0, seed=None, *, mean=False):
-        self.build()
+    def sample_tensor(self, num_samples, temperature=1.0, seed=None, mean=False):
         gen = self._seed(seed)
         loc = self.generate_params(num_samples, temperature, gen)
         if mean:
-            return ops.convert_to_numpy(loc)
-        noise = keras.random.normal(ops.shape(loc), seed=gen) * self.sigma
-        return ops.convert_to_numpy(loc + noise)
+            return loc
+        return loc + keras.random.normal(ops.shape(loc), seed=gen) * self.sigma
 
     def reconstruct(self, x, seed=None):
         x = self._eager_inputs(x)
