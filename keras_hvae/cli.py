@@ -1,13 +1,184 @@
-"""The `keras-hvae` command."""
+"""The `keras-hvae` command: presets, sample, evaluate, train, export, demo, ...
+
+Run `keras-hvae COMMAND --help` for the options of each command.
+"""
 
 import argparse
+import json
+import os
 import sys
+import time
+from pathlib import Path
 
 from keras_hvae.version import __version__
 
 
-def _cmd_version(args):
-    print(__version__)
+def _load(preset, load_weights=True):
+    from keras_hvae.applications.preset_io import load_preset
+
+    return load_preset(preset, load_weights=load_weights)
+
+
+def _print_table(rows, headers):
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h)) for i, h in enumerate(headers)]
+    line = "  ".join(str(h).ljust(w) for h, w in zip(headers, widths))
+    print(line)
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)))
+
+
+def _fmt(v):
+    return "-" if v is None else f"{v:.2f}"
+
+
+# ---------------------------------------------------------------- commands
+def cmd_presets(args):
+    from keras_hvae.applications.preset_io import shipped_presets
+
+    presets = shipped_presets()
+    if args.json:
+        print(json.dumps(presets, indent=2, sort_keys=True))
+        return 0
+    if not presets:
+        print("No presets are shipped in this installation.")
+        return 0
+    rows = []
+    for name, meta in presets.items():
+        scores = meta.get("scores", {})
+        iwae = scores.get("test_iwae", {})
+        rows.append((name, meta.get("class_name", "?"), meta.get("dataset", "?"), meta.get("parameters", "?"),
+                     _fmt(scores.get("test_elbo")), f"{_fmt(iwae.get('value'))} (k={iwae.get('num_samples', '-')})"))
+    _print_table(rows, ("preset", "class", "dataset", "params", "test ELBO (nats)", "test IWAE (nats)"))
+    return 0
+
+
+def cmd_sample(args):
+    from keras_hvae.evaluation.plots import save_image_grid
+
+    model = _load(args.preset)
+    images = model.sample(args.num, temperature=args.temperature, seed=args.seed, mean=args.mean)
+    path = save_image_grid(images, args.out, title=f"{args.preset}: {args.num} samples, T={args.temperature}")
+    print(f"wrote {path} ({args.num} samples)")
+    return 0
+
+
+def cmd_evaluate(args):
+    from keras_hvae.applications.training import evaluate_bounds
+    from keras_hvae.datasets.registry import test_inputs
+
+    model = _load(args.preset)
+    dataset = args.dataset or model.preset_metadata.get("dataset")
+    x = test_inputs(dataset, path=args.data, split=args.split, limit=args.limit)
+    scores = evaluate_bounds(model, x, iwae_samples=args.iwae_samples, batch_size=args.batch_size,
+                             progress=not args.quiet)
+    scores.update({"preset": args.preset, "dataset": dataset, "split": args.split})
+    if args.json:
+        print(json.dumps(scores, indent=2))
+    else:
+        k = scores["test_iwae"]["num_samples"]
+        print(f"{args.preset} on {dataset} ({args.split}, {scores['num_test_examples']} examples):")
+        print(f"  ELBO      {scores['test_elbo']:.3f} nats   (-log p(x) <= {-scores['test_elbo']:.3f})")
+        print(f"  IWAE k={k:<4} {scores['test_iwae']['value']:.3f} nats   (-log p(x) <= {-scores['test_iwae']['value']:.3f})")
+        print(f"  bits/dim  {scores['test_bits_per_dim']:.4f}")
+    return 0
+
+
+def cmd_train(args):
+    from keras_hvae.applications.recipes import run_recipe
+
+    if not args.recipe:
+        print("train needs --recipe NAME (see `keras-hvae train --list`).", file=sys.stderr)
+        return 2
+    preset_dir, meta = run_recipe(args.recipe, args.out, resume=args.resume, epochs=args.epochs,
+                                  eval_limit=args.eval_limit, iwae_samples=args.iwae_samples)
+    print(f"wrote preset {preset_dir}")
+    print(json.dumps(meta.get("scores", {}), indent=2))
+    return 0
+
+
+def cmd_recipes(args):
+    from keras_hvae.applications.recipes import RECIPES, _load_family_recipes
+
+    _load_family_recipes()
+    for name, r in sorted(RECIPES.items()):
+        print(f"{name}: {r.metadata.get('description', '')}")
+    return 0
+
+
+def cmd_export(args):
+    model = _load(args.preset)
+    names = model.export(args.out, verbose=False)
+    print(f"wrote SavedModel {args.out} with endpoints: {', '.join(names)}")
+    return 0
+
+
+def cmd_anomaly(args):
+    import numpy as np
+
+    from keras_hvae.datasets.registry import test_inputs
+
+    model = _load(args.preset)
+    if not hasattr(model, "anomaly_score"):
+        print(f"{type(model).__name__} has no anomaly_score.", file=sys.stderr)
+        return 2
+    x = test_inputs(args.dataset or model.preset_metadata.get("dataset"), path=args.data, limit=args.limit)
+    scores = model.anomaly_score(x, args.k, num_samples=args.num_samples)
+    print(json.dumps({"k": args.k, "mean": float(np.mean(scores)), "std": float(np.std(scores)),
+                      "num_examples": int(len(scores))}, indent=2))
+    return 0
+
+
+def cmd_inpaint(args):
+    from keras_hvae.datasets.registry import test_inputs
+    from keras_hvae.evaluation.plots import save_image_grid
+
+    model = _load(args.preset)
+    if not hasattr(model, "inpaint"):
+        print(f"{type(model).__name__} has no inpaint.", file=sys.stderr)
+        return 2
+    import numpy as np
+
+    x = test_inputs(args.dataset or model.preset_metadata.get("dataset"), path=args.data, limit=args.num)
+    mask = model.default_mask(x, seed=args.seed) if hasattr(model, "default_mask") else None
+    filled = model.inpaint(x, mask)
+    shown = np.where(mask > 0, x, 0.5) if mask is not None else x
+    save_image_grid(np.concatenate([x, shown, filled]), args.out, num_columns=len(x),
+                    title="original / known pixels / inpainted")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_demo(args):
+    """The main job: load a shipped preset, sample, evaluate on held-out digits."""
+    from keras_hvae.applications.preset_io import shipped_presets
+    from keras_hvae.applications.training import evaluate_bounds
+    from keras_hvae.datasets.registry import test_inputs
+    from keras_hvae.evaluation.plots import save_image_grid, save_kl_bars, save_reconstructions
+
+    presets = shipped_presets()
+    names = args.preset or [n for n, m in presets.items() if m.get("dataset") == "binarized_mnist"]
+    if not names:
+        print("No shipped preset for binarized MNIST in this installation.", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, report = [], {}
+    for name in names:
+        started = time.time()
+        model = _load(name)
+        meta = model.preset_metadata
+        save_image_grid(model.sample(64, seed=0, mean=True), out / f"{name}_samples.png", title=f"{name}: samples")
+        x = test_inputs(meta.get("dataset", "binarized_mnist"), path=args.data, limit=args.limit)
+        save_reconstructions(x[:16], model.reconstruct(x[:16], seed=0), out / f"{name}_reconstructions.png")
+        save_kl_bars(model.kl_per_layer(x[:200], seed=0), model.latent_layer_names, out / f"{name}_kl.png")
+        scores = evaluate_bounds(model, x, iwae_samples=args.iwae_samples, progress=True)
+        report[name] = {"measured_now": scores, "shipped_scores": meta.get("scores")}
+        rows.append((name, type(model).__name__, scores["num_test_examples"], _fmt(scores["test_elbo"]),
+                     _fmt(scores["test_iwae"]["value"]), args.iwae_samples, f"{time.time() - started:.0f}s"))
+    (out / "demo_scores.json").write_text(json.dumps(report, indent=2))
+    _print_table(rows, ("preset", "class", "test digits", "ELBO", "IWAE", "k", "time"))
+    print(f"\nPictures and scores in {out}/ (samples, reconstructions, KL per layer, demo_scores.json)")
     return 0
 
 
@@ -18,18 +189,92 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"keras-hvae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("presets", help="list the shipped presets and their measured scores")
+    p.add_argument("--json", action="store_true", help="print the full metadata as JSON")
+    p.set_defaults(func=cmd_presets)
+
+    p = sub.add_parser("sample", help="write a grid of samples from a preset as PNG")
+    p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")
+    p.add_argument("--num", type=int, default=64)
+    p.add_argument("--out", default="samples.png")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--mean", action="store_true", help="show the mean of p(x|z) instead of a draw")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("evaluate", help="ELBO and IWAE bound of a preset on held-out data")
+    p.add_argument("--preset", required=True)
+    p.add_argument("--data", default=None, help="dataset file or directory (default: the cache)")
+    p.add_argument("--dataset", default=None, help="dataset name (default: the preset's)")
+    p.add_argument("--split", default="test", choices=("test", "validation"))
+    p.add_argument("--iwae-samples", type=int, default=1000)
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N examples only")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="train a recipe into a preset (checkpoints, --resume)")
+    p.add_argument("--recipe", help="recipe name (see `keras-hvae recipes`)")
+    p.add_argument("--out", default="runs/run", help="run directory")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--eval-limit", type=int, default=None)
+    p.add_argument("--iwae-samples", type=int, default=None)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("recipes", help="list the training recipes")
+    p.set_defaults(func=cmd_recipes)
+
+    p = sub.add_parser("export", help="export a preset as a TensorFlow SavedModel")
+    p.add_argument("--preset", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("anomaly", help="L^{>k} anomaly scores (BIVA) on a dataset")
+    p.add_argument("--preset", required=True)
+    p.add_argument("--k", type=int, default=2)
+    p.add_argument("--num-samples", type=int, default=1)
+    p.add_argument("--data", default=None)
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--limit", type=int, default=500)
+    p.set_defaults(func=cmd_anomaly)
+
+    p = sub.add_parser("inpaint", help="inpaint occluded test images (conditional MatNet)")
+    p.add_argument("--preset", required=True)
+    p.add_argument("--num", type=int, default=8)
+    p.add_argument("--out", default="inpaint.png")
+    p.add_argument("--data", default=None)
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_inpaint)
+
+    p = sub.add_parser("demo", help="the main job: sample and evaluate the shipped MNIST presets")
+    p.add_argument("--out", default="demo")
+    p.add_argument("--preset", action="append", help="preset(s) to run (default: all MNIST presets)")
+    p.add_argument("--data", default=None)
+    p.add_argument("--limit", type=int, default=1000, help="held-out test digits to score")
+    p.add_argument("--iwae-samples", type=int, default=100)
+    p.set_defaults(func=cmd_demo)
+
     p = sub.add_parser("version", help="print the package version")
-    p.set_defaults(func=_cmd_version)
+    p.set_defaults(func=lambda a: print(__version__) or 0)
     return parser
 
 
 def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
+        print(f"keras-hvae {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -162,7 +162,15 @@ def save_preset(model, directory, metadata=None):
     with open(directory / CONFIG_FILE, "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2)
     weights = directory / WEIGHTS_FILE
-    model.save_weights(weights)
+    if getattr(model, "optimizer", None) is not None:
+        # A preset carries the model's weights, not the optimizer's state:
+        # save them from an uncompiled twin.
+        twin = keras.saving.deserialize_keras_object(config)
+        twin.build()
+        twin.set_weights(model.get_weights())
+        twin.save_weights(weights)
+    else:
+        model.save_weights(weights)
     if hasattr(model, "save_preset_assets"):
         model.save_preset_assets(directory / ASSETS_DIR)
     meta = dict(getattr(model, "preset_metadata", None) or {})

@@ -1,0 +1,102 @@
+"""Named training recipes: each retrains one shipped preset.
+
+A recipe bundles the model, the data, the optimiser, the schedule and the
+evaluation settings. `applications/<name>.py` scripts and
+`keras-hvae train --recipe NAME` both run `run_recipe`. Families register
+their recipes with `register_recipe`.
+"""
+
+import dataclasses
+from typing import Callable, Optional
+
+RECIPES = {}
+
+
+@dataclasses.dataclass
+class Recipe:
+    """Everything needed to retrain one preset.
+
+    Attributes:
+        name: the preset name it produces.
+        build_model: `() -> compiled model`.
+        train_data: `() -> tf.data.Dataset` (training split).
+        test_data: `() -> numpy array` (held-out test inputs for the scores).
+        epochs: total epochs.
+        validation_data: optional `() -> dataset` (validation split).
+        steps_per_epoch: optional cap.
+        iwae_samples: k of the IWAE score.
+        eval_limit: number of test examples scored (None: all).
+        callbacks: `() -> list` of extra Keras callbacks.
+        metadata: dataset, split, paper reference, notes for metadata.json.
+    """
+
+    name: str
+    build_model: Callable
+    train_data: Callable
+    test_data: Callable
+    epochs: int
+    validation_data: Optional[Callable] = None
+    steps_per_epoch: Optional[int] = None
+    iwae_samples: int = 1000
+    eval_limit: Optional[int] = None
+    callbacks: Optional[Callable] = None
+    metadata: dict = dataclasses.field(default_factory=dict)
+
+
+def register_recipe(recipe):
+    """Adds a recipe to the registry (by its `name`); returns it."""
+    RECIPES[recipe.name] = recipe
+    return recipe
+
+
+def _load_family_recipes():
+    import importlib
+
+    for module in ("keras_hvae.models.biva.biva_recipes", "keras_hvae.models.matnet.matnet_recipes",
+                   "keras_hvae.models.text.text_recipes"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+
+
+def get_recipe(name):
+    """The registered recipe `name`; raises ValueError listing the known ones."""
+    _load_family_recipes()
+    if name not in RECIPES:
+        known = ", ".join(sorted(RECIPES)) or "(none)"
+        raise ValueError(f"Unknown recipe {name!r}. Known recipes: {known}.")
+    return RECIPES[name]
+
+
+def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=None, iwae_samples=None, verbose=1):
+    """Trains a recipe into `out_dir/preset` (resumable); returns (dir, metadata).
+
+    Args:
+        name_or_recipe: a registered name or a `Recipe`.
+        out_dir: run directory (checkpoint, history, preset).
+        resume: continue an interrupted run.
+        epochs, eval_limit, iwae_samples: overrides (for quick runs).
+        verbose: Keras verbosity.
+    """
+    from keras_hvae.applications.training import train_and_save
+
+    recipe = name_or_recipe if isinstance(name_or_recipe, Recipe) else get_recipe(name_or_recipe)
+    model = recipe.build_model()
+    meta = dict(recipe.metadata)
+    meta.update({"name": recipe.name, "recipe": f"keras-hvae train --recipe {recipe.name}"})
+    return train_and_save(
+        model,
+        recipe.train_data(),
+        out_dir,
+        epochs=epochs or recipe.epochs,
+        validation_data=recipe.validation_data() if recipe.validation_data else None,
+        steps_per_epoch=recipe.steps_per_epoch,
+        resume=resume,
+        callbacks=recipe.callbacks() if recipe.callbacks else (),
+        x_test=recipe.test_data(),
+        iwae_samples=iwae_samples or recipe.iwae_samples,
+        eval_limit=eval_limit if eval_limit is not None else recipe.eval_limit,
+        metadata=meta,
+        verbose=verbose,
+    )

@@ -1,0 +1,133 @@
+"""Training a model into a preset: progress bars, checkpoints, resume, scores.
+
+`train_and_save` is what every recipe under `applications/` and
+`keras-hvae train` call: Keras' progress bar, a `BackupAndRestore`
+checkpoint that `resume=True` continues from (nothing is lost when a run is
+interrupted), evaluation on the held-out test split, and a preset directory
+whose `metadata.json` records the recipe, data, steps, wall-clock time and
+the measured scores.
+"""
+
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+
+def evaluate_bounds(model, x_test, iwae_samples=1000, batch_size=100, chunk_size=None, limit=None, progress=True):
+    """Test-split bounds in nats per example.
+
+    Args:
+        model: a trained `HierarchicalVAE`.
+        x_test: numpy test inputs.
+        iwae_samples: k of the importance-weighted bound.
+        batch_size: examples per pass.
+        chunk_size: importance samples per pass (default: min(k, 100)).
+        limit: evaluate on the first `limit` examples only.
+        progress: show a Keras progress bar.
+
+    Returns:
+        dict with `test_elbo`, `test_iwae` (`{"num_samples": k, "value": ...}`),
+        `test_bits_per_dim`, `num_test_examples`.
+    """
+    x_test = np.asarray(x_test if limit is None else x_test[:limit])
+    chunk = chunk_size or min(iwae_samples, 100)
+    n = len(x_test)
+    bar = keras.utils.Progbar(n, unit_name="example") if progress else None
+    elbos, iwaes = [], []
+    for start in range(0, n, batch_size):
+        xb = x_test[start:start + batch_size]
+        elbos.append(model.elbo(xb))
+        iwaes.append(model.iwae_bound(xb, iwae_samples, chunk_size=chunk))
+        if bar is not None:
+            bar.add(len(xb))
+    elbo = float(np.mean(np.concatenate(elbos)))
+    iwae = float(np.mean(np.concatenate(iwaes)))
+    return {
+        "test_elbo": elbo,
+        "test_iwae": {"num_samples": int(iwae_samples), "value": iwae},
+        "test_bits_per_dim": float(-elbo / (model.num_data_dims * math.log(2))),
+        "num_test_examples": int(n),
+    }
+
+
+def train_and_save(
+    model,
+    train_data,
+    out_dir,
+    *,
+    epochs,
+    validation_data=None,
+    steps_per_epoch=None,
+    resume=False,
+    callbacks=(),
+    x_test=None,
+    iwae_samples=1000,
+    eval_limit=None,
+    metadata=None,
+    verbose=1,
+):
+    """Fits `model` (resumable), evaluates on the test split, writes a preset.
+
+    Args:
+        model: a compiled `HierarchicalVAE`.
+        train_data: a `tf.data.Dataset` (or anything `fit` takes).
+        out_dir: the run directory: `checkpoint/` holds the resumable
+            backup, `preset/` the finished preset.
+        epochs: total epochs (a resumed run continues up to it).
+        validation_data: optional validation set for `fit`.
+        steps_per_epoch: optional cap on steps per epoch.
+        resume: continue from `out_dir/checkpoint` if present; without it an
+            existing checkpoint is an error (nothing is overwritten silently).
+        callbacks: extra Keras callbacks.
+        x_test: numpy test inputs for the scores (None: no scores).
+        iwae_samples: k for the IWAE score.
+        eval_limit: evaluate on the first `eval_limit` test examples.
+        metadata: extra preset metadata (dataset, split, recipe, paper).
+        verbose: Keras verbosity (1: progress bar).
+
+    Returns:
+        `(preset_dir, metadata)`.
+    """
+    out_dir = Path(out_dir)
+    backup = out_dir / "checkpoint"
+    if backup.exists() and not resume:
+        raise FileExistsError(
+            f"{backup} holds a checkpoint of an earlier run: pass resume=True (--resume) to continue it, "
+            f"or remove the directory to start over."
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    history_file = out_dir / "history.json"
+    history = json.loads(history_file.read_text()) if (resume and history_file.exists()) else {}
+    started = time.time()
+    all_callbacks = [keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)]
+    all_callbacks += list(callbacks)
+    fit = model.fit(
+        train_data,
+        epochs=epochs,
+        validation_data=validation_data,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=all_callbacks,
+        verbose=verbose,
+    )
+    for key, values in fit.history.items():
+        history.setdefault(key, []).extend(float(v) for v in values)
+    history_file.write_text(json.dumps(history))
+    wall = time.time() - started + float((metadata or {}).get("previous_wall_clock_seconds", 0.0))
+    meta = dict(metadata or {})
+    meta.pop("previous_wall_clock_seconds", None)
+    steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    meta.update({"training_steps": steps, "epochs": epochs, "wall_clock_seconds": round(wall, 1),
+                 "final_train_loss": history.get("loss", [None])[-1]})
+    if x_test is not None:
+        meta["scores"] = evaluate_bounds(model, x_test, iwae_samples=iwae_samples, limit=eval_limit,
+                                         progress=verbose > 0)
+    preset_dir = out_dir / "preset"
+    if preset_dir.exists():
+        shutil.rmtree(preset_dir)
+    written = model.save_to_preset(preset_dir, metadata=meta)
+    return preset_dir, written
