@@ -1,6 +1,26 @@
-"""tf.data loaders that work offline from local files (and online for users)."""
+"""tf.data loaders that work offline from local files (and online for users).
 
+See docs/datasets.md for every dataset's splits and where its files go.
+"""
+
+from keras_hvae.datasets.cache import data_dir
+from keras_hvae.datasets.celeba import celeba
+from keras_hvae.datasets.celeba import celeba_files
+from keras_hvae.datasets.celeba import load_celeba
+from keras_hvae.datasets.cifar10 import cifar10
+from keras_hvae.datasets.cifar10 import load_cifar10
+from keras_hvae.datasets.fortunes import fortune_sentences
+from keras_hvae.datasets.fortunes import read_fortunes
 from keras_hvae.datasets.mnist import binarized_mnist
 from keras_hvae.datasets.mnist import load_mnist
 from keras_hvae.datasets.mnist import mnist_path
-from keras_hvae.datasets.cache import data_dir
+from keras_hvae.datasets.mnist_uint8 import load_mnist_uint8
+from keras_hvae.datasets.mnist_uint8 import mnist_uint8
+from keras_hvae.datasets.omniglot import binarized_omniglot
+from keras_hvae.datasets.omniglot import load_omniglot
+from keras_hvae.datasets.omniglot import omniglot_path
+from keras_hvae.datasets.sentences import sentence_corpus
+from keras_hvae.datasets.sentences import sentence_dataset
+from keras_hvae.datasets.sentences import split_sentences
+from keras_hvae.datasets.svhn import load_svhn
+from keras_hvae.datasets.svhn import svhn

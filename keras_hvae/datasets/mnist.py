@@ -146,8 +146,9 @@ def binarized_mnist(
         split: "train", "validation" or "test".
         batch_size: examples per batch.
         binarization: "dynamic" (a fresh Bernoulli draw of every pixel each
-            epoch, the usual training setting) or "static" (one seeded draw,
-            fixed for ever).
+            epoch, the usual training setting; seeded, so a rebuilt dataset
+            repeats the same draws) or "static" (one seeded draw, fixed for
+            ever).
         seed: seed of the binarisation and of the shuffling.
         shuffle: shuffle the examples (default: only for "train").
         path: where `mnist.pkl.gz` is (see `mnist_path`).
@@ -162,29 +163,15 @@ def binarized_mnist(
     Example:
     >>> ds = binarized_mnist("train", batch_size=32, path="~/data")  # doctest: +SKIP
     """
-    import tensorflow as tf
+    from keras_hvae.datasets.pipeline import binarized_pipeline
 
     splits = load_mnist(path, download=download)
     if split not in splits:
         raise ValueError(f"split must be one of {sorted(splits)}; got {split!r}.")
-    if binarization not in ("dynamic", "static"):
-        raise ValueError(f"binarization must be 'dynamic' or 'static'; got {binarization!r}.")
     x, y = splits[split]
     if limit is not None:
         x, y = x[:limit], y[:limit]
-    if binarization == "static":
-        rng = np.random.default_rng(seed)
-        x = (rng.uniform(size=x.shape) < x).astype("float32")
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle is None:
-        shuffle = split == "train"
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    if binarization == "dynamic":
-        ds = ds.map(
-            lambda xi, yi: (tf.cast(tf.random.uniform(tf.shape(xi), seed=seed) < xi, tf.float32), yi),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-    if not with_labels:
-        ds = ds.map(lambda xi, yi: xi)
-    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    return binarized_pipeline(
+        x, y, split, batch_size, binarization=binarization, seed=seed, shuffle=shuffle,
+        with_labels=with_labels, drop_remainder=drop_remainder,
+    )
