@@ -1,0 +1,389 @@
+"""Gated residual blocks in the style of PixelCNN++'s ``gated_resnet``.
+
+BIVA (Maaløe et al., 2019, Appendix A) builds its deterministic paths from
+ResNet blocks "set up similarly to (Salimans et al., 2017)", i.e. PixelCNN++:
+
+```
+c1  = conv(act(x))
+c1 += nin(act(a))            # only if an auxiliary input `a` is given
+c1  = act(c1)
+c1  = dropout(c1)            # training only
+c2  = conv(c1, 2 * filters)  # init_scale 0.1 (as in PixelCNN++)
+out = c2[..., :F] * sigmoid(c2[..., F:])
+return shortcut(x) + out
+```
+
+All inner layers are weight-normalised (see ``weight_norm.py``).
+"""
+
+import random
+
+import keras
+from keras import ops
+
+from keras_hvae.layers.weight_norm import (
+    WeightNormConv2D,
+    WeightNormConv2DTranspose,
+    WeightNormDense,
+)
+
+__all__ = ["GatedResidualBlock", "GatedResidualDenseBlock", "concat_elu"]
+
+
+def concat_elu(x):
+    """Concatenated ELU of PixelCNN++: ``concat([elu(x), elu(-x)], -1)``.
+
+    Args:
+        x: Tensor ``(..., C)``.
+
+    Returns:
+        Tensor ``(..., 2C)``.
+
+    Example:
+
+    ```python
+    GatedResidualBlock(64, activation="concat_elu")
+    ```
+    """
+    return ops.concatenate([ops.elu(x), ops.elu(-x)], axis=-1)
+
+
+def _get_activation(activation):
+    if activation == "concat_elu":
+        return concat_elu, 2
+    return keras.activations.get(activation), 1
+
+
+def _serialize_activation(activation):
+    if isinstance(activation, str):
+        return activation
+    return keras.activations.serialize(activation)
+
+
+class _GatedResidualBase(keras.layers.Layer):
+    """Shared activation / dropout / seed handling of the gated blocks."""
+
+    def __init__(
+        self,
+        dropout=0.0,
+        activation="elu",
+        gate_init_scale=0.1,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
+        self.dropout = float(dropout)
+        self._activation_config = _serialize_activation(activation)
+        self.activation, self._channel_factor = _get_activation(activation)
+        self.gate_init_scale = float(gate_init_scale)
+        if seed is None:
+            seed = random.randint(0, 2**31 - 1)
+        self.seed = int(seed)
+        if self.dropout > 0.0:
+            self.seed_generator = keras.random.SeedGenerator(self.seed)
+        else:
+            self.seed_generator = None
+        self.supports_masking = False
+
+    def _activated_shape(self, shape):
+        channels = shape[-1]
+        if channels is not None:
+            channels = channels * self._channel_factor
+        return tuple(shape[:-1]) + (channels,)
+
+    def _dropout(self, x, training):
+        if training and self.dropout > 0.0:
+            return keras.random.dropout(x, self.dropout, seed=self.seed_generator)
+        return x
+
+    def _gate(self, c2):
+        a, b = ops.split(c2, 2, axis=-1)
+        return a * ops.sigmoid(b)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "dropout": self.dropout,
+                "activation": self._activation_config,
+                "gate_init_scale": self.gate_init_scale,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_hvae")
+class GatedResidualBlock(_GatedResidualBase):
+    """Convolutional gated residual block (PixelCNN++ ``gated_resnet``).
+
+    ``stride > 1`` downsamples (the first conv is strided) or, with
+    ``transpose=True``, upsamples (the first conv is a transposed conv). The
+    shortcut is the identity when the input and output shapes agree, otherwise
+    a weight-normalised projection: a 1×1 conv when only the channels change,
+    a ``stride``×``stride`` conv with stride ``stride`` when downsampling, and
+    a ``stride``×``stride`` transposed conv with stride ``stride`` when
+    upsampling (so every output pixel receives a contribution).
+
+    The optional auxiliary input ``aux`` (e.g. the BIVA top-down feature map)
+    is added after the first conv through a weight-normalised 1×1 conv of
+    ``act(aux)``. Its spatial size must equal that of the first conv's output
+    or differ from it by an integer factor, in which case it is resized
+    (average pooling to downsample, nearest-neighbour repetition to upsample);
+    other sizes raise a ``ValueError``. A block built with ``aux`` may be
+    called without it (the term is skipped); the reverse raises.
+
+    Args:
+        filters: Output channels.
+        kernel_size: Kernel size of both convs.
+        stride: Stride of the first conv (and of the shortcut).
+        transpose: Use a transposed first conv (upsampling for stride > 1).
+        dropout: Dropout rate between the two convs, applied only when
+            ``training=True``.
+        activation: Activation name, or ``"concat_elu"`` (PixelCNN++).
+        gate_init_scale: ``init_scale`` of the gate conv (0.1 in PixelCNN++).
+        seed: Int seed of the dropout ``SeedGenerator`` (random if None).
+        **kwargs: Base ``Layer`` arguments.
+
+    Returns:
+        Tensor ``(batch, H', W', filters)``.
+
+    Example:
+
+    ```python
+    block = GatedResidualBlock(64, kernel_size=3, stride=2, dropout=0.2)
+    y = block(x, training=True)          # (batch, H/2, W/2, 64)
+    y = block(x, aux=a, training=False)  # with an auxiliary input
+    ```
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size=3,
+        stride=1,
+        transpose=False,
+        dropout=0.0,
+        activation="elu",
+        gate_init_scale=0.1,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            dropout=dropout,
+            activation=activation,
+            gate_init_scale=gate_init_scale,
+            seed=seed,
+            **kwargs,
+        )
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+        self.stride = int(stride)
+        if self.stride < 1:
+            raise ValueError(f"`stride` must be >= 1, got {stride}.")
+        self.transpose = bool(transpose)
+        conv1_cls = WeightNormConv2DTranspose if self.transpose else WeightNormConv2D
+        self.conv1 = conv1_cls(
+            self.filters, self.kernel_size, strides=self.stride, name="conv1"
+        )
+        self.conv2 = WeightNormConv2D(
+            2 * self.filters,
+            self.kernel_size,
+            init_scale=self.gate_init_scale,
+            name="conv2",
+        )
+        self.shortcut = None
+        self.aux_projection = None
+        self._aux_resize = None
+
+    def build(self, inputs_shape, aux_shape=None):
+        if len(inputs_shape) != 4:
+            raise ValueError(
+                f"GatedResidualBlock expects (batch, H, W, C) inputs, got {inputs_shape}."
+            )
+        act_shape = self._activated_shape(inputs_shape)
+        self.conv1.build(act_shape)
+        c1_shape = self.conv1.compute_output_shape(act_shape)
+        if aux_shape is not None:
+            if len(aux_shape) != 4:
+                raise ValueError(
+                    "The auxiliary input of GatedResidualBlock must be a "
+                    f"(batch, H, W, C) feature map, got shape {aux_shape}."
+                )
+            self._aux_resize = self._resize_plan(aux_shape[1:3], c1_shape[1:3])
+            self.aux_projection = WeightNormConv2D(self.filters, 1, name="aux_projection")
+            self.aux_projection.build(self._activated_shape(aux_shape))
+        self.conv2.build(self._activated_shape(c1_shape))
+        if self.stride == 1 and inputs_shape[-1] == self.filters:
+            self.shortcut = None
+        else:
+            if self.stride == 1:
+                self.shortcut = WeightNormConv2D(self.filters, 1, name="shortcut")
+            elif self.transpose:
+                self.shortcut = WeightNormConv2DTranspose(
+                    self.filters, self.stride, strides=self.stride, name="shortcut"
+                )
+            else:
+                self.shortcut = WeightNormConv2D(
+                    self.filters, self.stride, strides=self.stride, name="shortcut"
+                )
+            self.shortcut.build(inputs_shape)
+
+    @staticmethod
+    def _resize_plan(aux_hw, target_hw):
+        """('none'|'down'|'up', factors) mapping aux spatial dims to target."""
+        if None in tuple(aux_hw) or None in tuple(target_hw):
+            return ("none", (1, 1))
+        aux_hw, target_hw = tuple(aux_hw), tuple(target_hw)
+        if aux_hw == target_hw:
+            return ("none", (1, 1))
+        if all(a % t == 0 for a, t in zip(aux_hw, target_hw)):
+            return ("down", tuple(a // t for a, t in zip(aux_hw, target_hw)))
+        if all(t % a == 0 for a, t in zip(aux_hw, target_hw)):
+            return ("up", tuple(t // a for a, t in zip(aux_hw, target_hw)))
+        raise ValueError(
+            "GatedResidualBlock: the auxiliary input has spatial shape "
+            f"{aux_hw}, which cannot be resized to the block's feature map "
+            f"{target_hw} (the sizes must be equal or differ by an integer "
+            "factor in both dimensions)."
+        )
+
+    def _resize_aux(self, a):
+        mode, (fh, fw) = self._aux_resize
+        if mode == "down":
+            return ops.average_pool(a, (fh, fw), strides=(fh, fw), padding="valid")
+        if mode == "up":
+            return ops.repeat(ops.repeat(a, fh, axis=1), fw, axis=2)
+        return a
+
+    def call(self, inputs, aux=None, training=None):
+        c1 = self.conv1(self.activation(inputs))
+        if aux is not None:
+            if self.aux_projection is None:
+                raise ValueError(
+                    f"Layer '{self.name}' was built without an auxiliary input; "
+                    "call it with `aux` the first time if you need one."
+                )
+            c1 = c1 + self._resize_aux(self.aux_projection(self.activation(aux)))
+        c1 = self._dropout(self.activation(c1), training)
+        out = self._gate(self.conv2(c1))
+        residual = inputs if self.shortcut is None else self.shortcut(inputs)
+        return residual + out
+
+    def compute_output_shape(self, inputs_shape, aux_shape=None):
+        shape = self.conv1.compute_output_shape(self._activated_shape(inputs_shape))
+        return tuple(shape[:-1]) + (self.filters,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "stride": self.stride,
+                "transpose": self.transpose,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_hvae")
+class GatedResidualDenseBlock(_GatedResidualBase):
+    """Fully connected gated residual block (dense ``gated_resnet``).
+
+    Same computation as :class:`GatedResidualBlock` with weight-normalised
+    dense layers; the shortcut is the identity when the input already has
+    ``units`` features and a weight-normalised dense projection otherwise.
+    The auxiliary input may have any rank ≥ 2; its non-batch axes are
+    flattened before its dense projection.
+
+    Args:
+        units: Output features.
+        dropout: Dropout rate between the two dense layers (training only).
+        activation: Activation name, or ``"concat_elu"``.
+        gate_init_scale: ``init_scale`` of the gate layer.
+        seed: Int seed of the dropout ``SeedGenerator`` (random if None).
+        **kwargs: Base ``Layer`` arguments.
+
+    Returns:
+        Tensor ``(batch, units)``.
+
+    Example:
+
+    ```python
+    block = GatedResidualDenseBlock(128, dropout=0.5)
+    h = block(h, aux=z_above, training=True)
+    ```
+    """
+
+    def __init__(
+        self,
+        units,
+        dropout=0.0,
+        activation="elu",
+        gate_init_scale=0.1,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            dropout=dropout,
+            activation=activation,
+            gate_init_scale=gate_init_scale,
+            seed=seed,
+            **kwargs,
+        )
+        self.units = int(units)
+        self.dense1 = WeightNormDense(self.units, name="dense1")
+        self.dense2 = WeightNormDense(
+            2 * self.units, init_scale=self.gate_init_scale, name="dense2"
+        )
+        self.shortcut = None
+        self.aux_projection = None
+
+    def build(self, inputs_shape, aux_shape=None):
+        if len(inputs_shape) != 2:
+            raise ValueError(
+                f"GatedResidualDenseBlock expects (batch, features) inputs, got {inputs_shape}."
+            )
+        self.dense1.build(self._activated_shape(inputs_shape))
+        if aux_shape is not None:
+            flat = 1
+            for dim in aux_shape[1:]:
+                if dim is None:
+                    raise ValueError(
+                        "The non-batch dimensions of the auxiliary input must be "
+                        f"known, got {aux_shape}."
+                    )
+                flat *= dim
+            self.aux_projection = WeightNormDense(self.units, name="aux_projection")
+            self.aux_projection.build(self._activated_shape((aux_shape[0], flat)))
+        self.dense2.build(self._activated_shape((inputs_shape[0], self.units)))
+        if inputs_shape[-1] != self.units:
+            self.shortcut = WeightNormDense(self.units, name="shortcut")
+            self.shortcut.build(inputs_shape)
+
+    def call(self, inputs, aux=None, training=None):
+        c1 = self.dense1(self.activation(inputs))
+        if aux is not None:
+            if self.aux_projection is None:
+                raise ValueError(
+                    f"Layer '{self.name}' was built without an auxiliary input; "
+                    "call it with `aux` the first time if you need one."
+                )
+            if len(aux.shape) > 2:
+                aux = ops.reshape(aux, (ops.shape(aux)[0], -1))
+            c1 = c1 + self.aux_projection(self.activation(aux))
+        c1 = self._dropout(self.activation(c1), training)
+        out = self._gate(self.dense2(c1))
+        residual = inputs if self.shortcut is None else self.shortcut(inputs)
+        return residual + out
+
+    def compute_output_shape(self, inputs_shape, aux_shape=None):
+        return (inputs_shape[0], self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config["units"] = self.units
+        return config

@@ -1,0 +1,427 @@
+"""Weight-normalised Dense / Conv2D / Conv2DTranspose layers.
+
+Weight normalisation (Salimans & Kingma, 2016) reparameterises a kernel as
+``w = g * v / ||v||`` where ``||v||`` is taken over every axis except the
+output-channel axis, and ``g`` is a per-output-channel scale. Every layer here
+owns four variables:
+
+* ``v``: the kernel direction (trainable),
+* ``g``: the per-output scale (trainable),
+* ``bias``: the per-output bias (trainable, if ``use_bias``),
+* ``initialized``: a non-trainable scalar (0./1.) that is saved with the
+  weights and records whether data-dependent initialisation has happened.
+
+Data-dependent initialisation is triggered explicitly, see
+:mod:`keras_hvae.layers.weight_norm_init`.
+"""
+
+import keras
+from keras import ops
+
+from keras_hvae.layers import weight_norm_init as _ddi
+from keras_hvae.layers.initializers import FlatRandomNormal
+
+__all__ = [
+    "WeightNormBase",
+    "WeightNormDense",
+    "WeightNormConv2D",
+    "WeightNormConv2DTranspose",
+]
+
+_NORM_EPSILON = 1e-12
+_STD_EPSILON = 1e-8
+
+
+def _normalize_tuple(value, n, name):
+    if isinstance(value, int):
+        return (value,) * n
+    value = tuple(int(v) for v in value)
+    if len(value) != n:
+        raise ValueError(f"`{name}` must be an int or a tuple of {n} ints, got {value}.")
+    return value
+
+
+def _normalize_padding(padding):
+    padding = str(padding).lower()
+    if padding not in ("same", "valid"):
+        raise ValueError(f"`padding` must be 'same' or 'valid', got {padding!r}.")
+    return padding
+
+
+def _is_eager(x):
+    """True when `x` is a concrete tensor and variable writes persist."""
+    if isinstance(x, keras.KerasTensor):
+        return False
+    try:
+        from keras.src.backend import in_stateless_scope
+
+        if in_stateless_scope():
+            return False
+    except ImportError:  # pragma: no cover - private API moved
+        pass
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.executing_eagerly()
+    if backend == "jax":
+        import jax
+
+        return not isinstance(x, jax.core.Tracer)
+    if backend == "torch":
+        import torch
+
+        return not torch.compiler.is_compiling()
+    return True
+
+
+class WeightNormBase(keras.layers.Layer):
+    """Base class of weight-normalised layers (not meant to be used directly).
+
+    Subclasses implement ``_kernel_shape(input_shape)``, ``_project(x, v)``
+    (the linear map with kernel ``v``) and set ``self._out_axis`` (the kernel
+    axis of the output channels). ``_direction_source()`` may be overridden to
+    transform ``v`` before normalisation (e.g. to apply a mask).
+
+    Args:
+        init_scale: Standard deviation of every output channel after
+            data-dependent initialisation.
+        use_bias: Whether to add a bias.
+        activation: Optional activation applied to the output.
+        kernel_initializer: Initializer of ``v`` (default
+            ``FlatRandomNormal(stddev=0.05)``).
+        g_initializer: Initializer of ``g`` (used until data-dependent init).
+        bias_initializer: Initializer of ``bias``.
+        **kwargs: Base ``Layer`` arguments.
+    """
+
+    def __init__(
+        self,
+        init_scale=1.0,
+        use_bias=True,
+        activation=None,
+        kernel_initializer=None,
+        g_initializer="ones",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.init_scale = float(init_scale)
+        self.use_bias = bool(use_bias)
+        self.activation = keras.activations.get(activation)
+        if kernel_initializer is None:
+            kernel_initializer = FlatRandomNormal(stddev=0.05)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.g_initializer = keras.initializers.get(g_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self._out_axis = -1
+
+    # ----------------------------------------------------------------- build
+    def _add_weight_norm_variables(self, kernel_shape):
+        out_channels = kernel_shape[self._out_axis]
+        self.v = self.add_weight(
+            name="v", shape=kernel_shape, initializer=self.kernel_initializer
+        )
+        self.g = self.add_weight(
+            name="g", shape=(out_channels,), initializer=self.g_initializer
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias", shape=(out_channels,), initializer=self.bias_initializer
+            )
+        else:
+            self.bias = None
+        self.initialized = self.add_weight(
+            name="initialized",
+            shape=(),
+            initializer="zeros",
+            dtype="float32",
+            trainable=False,
+            autocast=False,
+        )
+
+    # --------------------------------------------------------------- helpers
+    @property
+    def _norm_axes(self):
+        ndim = len(self.v.shape)
+        out_axis = self._out_axis % ndim
+        return tuple(a for a in range(ndim) if a != out_axis)
+
+    def _direction_source(self):
+        """The (unnormalised) kernel direction used in `call`."""
+        return self.v
+
+    def _v_norm(self, v):
+        return ops.sqrt(
+            ops.maximum(ops.sum(ops.square(v), axis=self._norm_axes), _NORM_EPSILON)
+        )
+
+    def _broadcast_to_kernel(self, per_channel):
+        ndim = len(self.v.shape)
+        shape = [1] * ndim
+        shape[self._out_axis % ndim] = -1
+        return ops.reshape(per_channel, shape)
+
+    @property
+    def is_initialized(self):
+        """bool: whether data-dependent initialisation has been done."""
+        if not self.built:
+            return False
+        return bool(float(ops.convert_to_numpy(self.initialized.value)) > 0.5)
+
+    def effective_kernel(self):
+        """The kernel ``g * v / ||v||`` (same layout as the Keras layer)."""
+        v = self._direction_source()
+        scale = self.g / self._v_norm(v)
+        return v * self._broadcast_to_kernel(scale)
+
+    def _should_initialize(self, inputs):
+        if not _ddi.data_dependent_init_active():
+            return False
+        if not _is_eager(inputs):
+            return False
+        return not self.is_initialized
+
+    # ------------------------------------------------------------------ call
+    def call(self, inputs):
+        return self.activation(self._weight_norm_linear(inputs))
+
+    def _weight_norm_linear(self, inputs):
+        """Pre-activation output (runs data-dependent init when due)."""
+        v = self._direction_source()
+        y = self._project(inputs, v)
+        inv_norm = 1.0 / self._v_norm(v)
+        if self._should_initialize(inputs):
+            y = self._data_dependent_init(y * inv_norm)
+        else:
+            y = y * (self.g * inv_norm)
+            if self.use_bias:
+                y = y + self.bias
+        return y
+
+    def _data_dependent_init(self, t):
+        t = ops.stop_gradient(t)
+        axes = tuple(range(len(t.shape) - 1))
+        mean = ops.mean(t, axis=axes)
+        std = ops.sqrt(ops.mean(ops.square(t - mean), axis=axes))
+        scale = self.init_scale / (std + _STD_EPSILON)
+        self.g.assign(ops.cast(scale, self.g.dtype))
+        if self.use_bias:
+            self.bias.assign(ops.cast(-mean * scale, self.bias.dtype))
+            out = (t - mean) * scale
+        else:
+            out = t * scale
+        self.initialized.assign(1.0)
+        _ddi._record_initialized(self)
+        return out
+
+    # ---------------------------------------------------------------- config
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "init_scale": self.init_scale,
+                "use_bias": self.use_bias,
+                "activation": keras.activations.serialize(self.activation),
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "g_initializer": keras.initializers.serialize(self.g_initializer),
+                "bias_initializer": keras.initializers.serialize(
+                    self.bias_initializer
+                ),
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_hvae")
+class WeightNormDense(WeightNormBase):
+    """Weight-normalised fully connected layer.
+
+    ``y = x @ (g * v / ||v||) + bias`` with ``||v||`` over the input axis.
+
+    Args:
+        units: Number of output units.
+        init_scale: Output std per unit after data-dependent initialisation.
+        use_bias: Whether to add a bias.
+        activation: Optional activation.
+        kernel_initializer: Initializer of ``v`` (default N(0, 0.05²)).
+        g_initializer: Initializer of ``g``.
+        bias_initializer: Initializer of ``bias``.
+        **kwargs: Base ``Layer`` arguments.
+
+    Returns:
+        Tensor ``(..., units)``.
+
+    Example:
+
+    ```python
+    layer = WeightNormDense(16)
+    initialize_weight_norm(layer, x)  # g, bias from the batch statistics
+    y = layer(x)
+    ```
+    """
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
+
+    def build(self, input_shape):
+        in_dim = input_shape[-1]
+        if in_dim is None:
+            raise ValueError("The last dimension of the input must be known.")
+        self._add_weight_norm_variables((int(in_dim), self.units))
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: int(in_dim)})
+
+    def _project(self, x, v):
+        return ops.matmul(x, v)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        config = super().get_config()
+        config["units"] = self.units
+        return config
+
+
+class _WeightNormConvBase(WeightNormBase):
+    def __init__(self, filters, kernel_size, strides=1, padding="same", **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_size = _normalize_tuple(kernel_size, 2, "kernel_size")
+        self.strides = _normalize_tuple(strides, 2, "strides")
+        self.padding = _normalize_padding(padding)
+        self.input_spec = keras.layers.InputSpec(ndim=4)
+
+    def _in_channels(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError("The channel dimension of the input must be known.")
+        self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: int(channels)})
+        return int(channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "strides": self.strides,
+                "padding": self.padding,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_hvae")
+class WeightNormConv2D(_WeightNormConvBase):
+    """Weight-normalised 2-D convolution (channels-last).
+
+    Kernel ``v`` has shape ``(kh, kw, in, filters)``; ``||v||`` is taken over
+    ``(kh, kw, in)``.
+
+    Args:
+        filters: Number of output channels.
+        kernel_size: int or (kh, kw).
+        strides: int or (sh, sw).
+        padding: ``"same"`` (default) or ``"valid"``.
+        init_scale: Output std per channel after data-dependent init.
+        use_bias: Whether to add a bias.
+        activation: Optional activation.
+        kernel_initializer: Initializer of ``v`` (default N(0, 0.05²)).
+        g_initializer: Initializer of ``g``.
+        bias_initializer: Initializer of ``bias``.
+        **kwargs: Base ``Layer`` arguments.
+
+    Returns:
+        Tensor ``(batch, H', W', filters)``.
+
+    Example:
+
+    ```python
+    conv = WeightNormConv2D(32, 3, strides=2)
+    initialize_weight_norm(conv, images)
+    features = conv(images)  # (batch, H/2, W/2, 32)
+    ```
+    """
+
+    def build(self, input_shape):
+        in_channels = self._in_channels(input_shape)
+        self._add_weight_norm_variables(self.kernel_size + (in_channels, self.filters))
+
+    def _project(self, x, v):
+        return ops.conv(
+            x, v, strides=self.strides, padding=self.padding, data_format="channels_last"
+        )
+
+    def compute_output_shape(self, input_shape):
+        spatial = []
+        for size, k, s in zip(input_shape[1:3], self.kernel_size, self.strides):
+            if size is None:
+                spatial.append(None)
+            elif self.padding == "same":
+                spatial.append(-(-size // s))
+            else:
+                spatial.append(-(-(size - k + 1) // s))
+        return (input_shape[0], *spatial, self.filters)
+
+
+@keras.saving.register_keras_serializable(package="keras_hvae")
+class WeightNormConv2DTranspose(_WeightNormConvBase):
+    """Weight-normalised 2-D transposed convolution (channels-last).
+
+    Kernel ``v`` has the Keras ``Conv2DTranspose`` layout
+    ``(kh, kw, filters, in)``; ``||v||`` is taken over ``(kh, kw, in)``, i.e.
+    every axis except the output-channel axis (axis 2).
+
+    Args:
+        filters: Number of output channels.
+        kernel_size: int or (kh, kw).
+        strides: int or (sh, sw); ``"same"`` padding multiplies the spatial
+            size by the stride.
+        padding: ``"same"`` (default) or ``"valid"``.
+        init_scale: Output std per channel after data-dependent init.
+        use_bias: Whether to add a bias.
+        activation: Optional activation.
+        kernel_initializer: Initializer of ``v`` (default N(0, 0.05²)).
+        g_initializer: Initializer of ``g``.
+        bias_initializer: Initializer of ``bias``.
+        **kwargs: Base ``Layer`` arguments.
+
+    Returns:
+        Tensor ``(batch, H', W', filters)``.
+
+    Example:
+
+    ```python
+    up = WeightNormConv2DTranspose(32, 3, strides=2)
+    y = up(x)  # (batch, 2H, 2W, 32)
+    ```
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="same", **kwargs):
+        super().__init__(filters, kernel_size, strides=strides, padding=padding, **kwargs)
+        self._out_axis = 2
+
+    def build(self, input_shape):
+        in_channels = self._in_channels(input_shape)
+        self._add_weight_norm_variables(self.kernel_size + (self.filters, in_channels))
+
+    def _project(self, x, v):
+        return ops.conv_transpose(
+            x, v, strides=self.strides, padding=self.padding, data_format="channels_last"
+        )
+
+    def compute_output_shape(self, input_shape):
+        spatial = []
+        for size, k, s in zip(input_shape[1:3], self.kernel_size, self.strides):
+            if size is None:
+                spatial.append(None)
+            elif self.padding == "same":
+                spatial.append(size * s)
+            else:
+                spatial.append(size * s + max(k - s, 0))
+        return (input_shape[0], *spatial, self.filters)
