@@ -1,0 +1,13 @@
+"""Evaluation helpers: likelihood bounds, anomaly detection, plots."""
+
+from keras_hvae.evaluation.anomaly import (  # noqa: F401
+    anomaly_auroc,
+    anomaly_scores,
+    auroc,
+    plot_anomaly_histograms,
+)
+from keras_hvae.evaluation.kl_tracking import KLTracker, plot_kl_stack  # noqa: F401
+from keras_hvae.evaluation.structured_prediction import (  # noqa: F401
+    quadrant_nll,
+    structured_prediction_table,
+)

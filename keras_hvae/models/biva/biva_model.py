@@ -1,0 +1,631 @@
+"""BIVA, the Bidirectional-Inference VAE (Maaløe et al. 2019), and its
+LVAE / LVAE+ ablations as configurations of one model.
+
+Notation of the paper (Sec. 3.1, Appendix A); levels are 1..L in the paper
+and 0..L-1 in the code, bottom first.
+
+Inference, bottom-up (Eqs. 7-9). `bu_blocks[i]` is the ResNet block g_i
+(M gated residual layers, the last one strided):
+
+    d~_{1,0} = x,   d~_{i,0} = [d~_{i-1,M}, z^BU_{i-1}]    (concatenated features)
+    d~_{i,M} = g_i(d~_{i,0})
+    z^BU_i ~ q(z^BU_i | d~_{i,M})                            i < L
+    z_L    ~ q(z_L | d~_{L,M})
+
+so z^BU_i depends on x and z^BU_{<i}; only z^BU_1 has a marginally
+factorising posterior.
+
+Generative model (Eqs. 4-6), top-down. `p_blocks[i]` is the ResNet block
+f_i that maps z_{i+1} (the concatenation of its BU and TD halves) to the
+deterministic features d_i of the level below; its layers mirror g_{i+1}
+(transposed convolutions where g_{i+1} downsampled, the stride in the first
+layer). With the deterministic top-down path, layer j of f_i also receives
+layer j of f_{i+1} (`d_{i,j} = f_{i,j}([d_{i,j-1}, d_{i+1,j}])`, through
+the gated blocks' auxiliary input), so d_i summarises all of z_{>i}:
+
+    z_L ~ N(0, I)
+    d_i = f_i(z_{i+1}, d_{i+1})
+    z^BU_i ~ p(z^BU_i | d_{i,M}),  z^TD_i ~ p(z^TD_i | d_{i,M})    (independent given z_{>i})
+    p(x | z) from f_0(z_1, d_1) and a 1x1 output convolution.
+
+Inference, top-down (Eq. 10): the same layers f_i, called on posterior
+samples (all their parameters are shared with the generative model), give
+d_{i,M}, and
+
+    z^TD_i ~ q(z^TD_i | [d~_{i,M}, d_{i,M}])
+
+The KL of level i is KL(q(z^BU_i) || p(z^BU_i | z_{>i})) +
+KL(q(z^TD_i) || p(z^TD_i | z_{>i})), analytic and conditional on the
+sampled parents.
+
+Ablations (Sec. 4.1): `bottom_up_latents=False` drops z^BU (the bottom-up
+path is deterministic, z_i = z^TD_i); `deterministic_top_down=False` drops
+the skip connections d_{i+1} -> f_i, so p(z_i | z_{i+1}) and p(x | z_1):
+
+    BIVA  = bottom_up_latents=True,  deterministic_top_down=True
+    LVAE+ = bottom_up_latents=False, deterministic_top_down=True
+    LVAE  = bottom_up_latents=False, deterministic_top_down=False
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_hvae.layers import GatedResidualBlock, WeightNormConv2D
+from keras_hvae.models.biva import biva_architectures as archs
+from keras_hvae.models.biva.anomaly import AnomalyScoreMixin
+from keras_hvae.models.biva.biva_layers import (
+    gaussian_params,
+    gaussian_terms,
+    latent_to_map,
+    make_gaussian_head,
+    projection_layer,
+    sample_normal,
+    with_labels,
+)
+from keras_hvae.models.hvae import HierarchicalVAE
+
+
+@keras.saving.register_keras_serializable(package="keras_hvae")
+class BIVA(AnomalyScoreMixin, HierarchicalVAE):
+    """The Bidirectional-Inference Variational Autoencoder.
+
+    The defaults are the paper's binary-image model (`binary_28x28`); use
+    `BIVA.from_architecture(name, **overrides)` for the named paper
+    configurations and for smaller widths.
+
+    Args:
+        data_shape: `(H, W, C)` of one image.
+        filters: kernels of each level's ResNet block (int or one per level).
+        kernel_sizes: kernel size of each level's block (int or list).
+        strides: stride of each level's block (int or list); the product
+            must divide H and W.
+        latent_sizes: units (dense latents) or feature maps (conv latents)
+            of z_1..z_L, bottom first; L = `len(latent_sizes)`. With
+            bottom-up latents both halves z^BU_i and z^TD_i have this size.
+        layers_per_block: M, gated residual layers per ResNet block.
+        latent_type: "dense" (binary images) or "conv" (natural images).
+        latent_kernel_size: kernel size of the convolutional latent heads.
+        bottom_up_latents: use the stochastic bottom-up path (BIVA).
+        deterministic_top_down: use the deterministic top-down path.
+        q_dropout: dropout in the deterministic layers of the inference
+            (bottom-up) model.
+        p_dropout: dropout in the deterministic layers of the generative
+            model (and so of the top-down inference path).
+        activation: activation of the gated residual blocks.
+        min_scale: lower bound on every latent standard deviation.
+        likelihood: "bernoulli", "discretized_logistic_mixture" (10
+            components by default), a config dict or a likelihood object.
+        **kwargs: core options (`free_bits`, `kl_warmup_steps`, `beta`,
+            `clip_norm`, `seed`, `name`).
+
+    Example:
+    >>> model = BIVA.from_architecture("binary_28x28", filters=8, latent_sizes=[4, 4, 2])
+    >>> model.elbo(np.zeros((2, 28, 28, 1), "float32")).shape
+    (2,)
+    """
+
+    architectures = archs.ARCHITECTURES
+    variants = archs.VARIANTS
+
+    def __init__(
+        self,
+        data_shape=(28, 28, 1),
+        filters=64,
+        kernel_sizes=(5, 3, 3, 3, 3, 3),
+        strides=(2, 1, 1, 1, 1, 2),
+        latent_sizes=(48, 40, 32, 24, 16, 8),
+        layers_per_block=3,
+        latent_type="dense",
+        latent_kernel_size=3,
+        bottom_up_latents=True,
+        deterministic_top_down=True,
+        q_dropout=0.5,
+        p_dropout=0.5,
+        activation="elu",
+        min_scale=1e-3,
+        likelihood="bernoulli",
+        **kwargs,
+    ):
+        kwargs.pop("latent_layer_names", None)
+        self.latent_sizes = [int(n) for n in latent_sizes]
+        L = self.num_layers = len(self.latent_sizes)
+        if L < 1:
+            raise ValueError("BIVA needs at least one latent layer (latent_sizes is empty).")
+        data_shape = tuple(int(d) for d in data_shape)
+        if len(data_shape) != 3:
+            raise ValueError(f"data_shape must be (H, W, C); got {data_shape}.")
+        super().__init__(
+            data_shape=data_shape,
+            latent_layer_names=[str(i + 1) for i in range(L)],
+            likelihood=likelihood,
+            **kwargs,
+        )
+        self.filters = archs.broadcast_levels(filters, L, "filters")
+        self.kernel_sizes = archs.broadcast_levels(kernel_sizes, L, "kernel_sizes")
+        self.strides = archs.broadcast_levels(strides, L, "strides")
+        self.layers_per_block = int(layers_per_block)
+        if latent_type not in ("dense", "conv"):
+            raise ValueError(f"latent_type must be 'dense' or 'conv'; got {latent_type!r}.")
+        self.latent_type = latent_type
+        self.latent_kernel_size = int(latent_kernel_size)
+        self.bottom_up_latents = bool(bottom_up_latents)
+        self.deterministic_top_down = bool(deterministic_top_down)
+        self.q_dropout = float(q_dropout)
+        self.p_dropout = float(p_dropout)
+        self.activation = activation
+        self.min_scale = float(min_scale)
+        if self.likelihood is None:
+            raise ValueError("BIVA needs a likelihood ('bernoulli' or 'discretized_logistic_mixture').")
+        self.num_classes = getattr(self, "num_classes", 0)
+
+        # Spatial size at the input and output of every level.
+        h, w = data_shape[:2]
+        self.resolutions = []
+        for i, s in enumerate(self.strides):
+            if h % s or w % s:
+                raise ValueError(
+                    f"level {i + 1} has stride {s}, which does not divide its input size {(h, w)}; "
+                    f"the strides {self.strides} must divide data_shape {data_shape[:2]}."
+                )
+            self.resolutions.append(((h, w), (h // s, w // s)))
+            h, w = h // s, w // s
+
+        M = self.layers_per_block
+        base_seed = None if self.seed is None else int(self.seed) * 7919
+        block_seed = lambda k: None if base_seed is None else base_seed + k  # noqa: E731
+
+        # --- inference: bottom-up ResNet blocks g_i (Eqs. 7-8)
+        self.bu_blocks = []
+        for i in range(L):
+            for j in range(M):
+                self.bu_blocks.append(
+                    GatedResidualBlock(
+                        self.filters[i],
+                        kernel_size=self.kernel_sizes[i],
+                        stride=self.strides[i] if j == M - 1 else 1,
+                        dropout=self.q_dropout,
+                        activation=activation,
+                        seed=block_seed(i * M + j),
+                        name=f"bu_block_{i + 1}_{j + 1}",
+                    )
+                )
+        # --- generative / top-down inference blocks f_i (Eqs. 4-6), shared
+        self.p_blocks = []
+        for i in range(L):
+            out_filters = self.filters[max(i - 1, 0)]
+            for j in range(M):
+                self.p_blocks.append(
+                    GatedResidualBlock(
+                        out_filters,
+                        kernel_size=self.kernel_sizes[i],
+                        stride=self.strides[i] if j == 0 else 1,
+                        transpose=j == 0 and self.strides[i] > 1,
+                        dropout=self.p_dropout,
+                        activation=activation,
+                        seed=block_seed(10_000 + i * M + j),
+                        name=f"p_block_{i}_{j + 1}",
+                    )
+                )
+        # --- stochastic heads
+        head = lambda n, name: make_gaussian_head(n, latent_type, self.latent_kernel_size, name)  # noqa: E731
+        self.q_top_head = head(self.latent_sizes[-1], f"q_z{L}")
+        self.q_td_heads = [head(self.latent_sizes[i], f"q_td_z{i + 1}") for i in range(L - 1)]
+        self.p_td_heads = [head(self.latent_sizes[i], f"p_td_z{i + 1}") for i in range(L - 1)]
+        if self.bottom_up_latents:
+            self.q_bu_heads = [head(self.latent_sizes[i], f"q_bu_z{i + 1}") for i in range(L - 1)]
+            self.p_bu_heads = [head(self.latent_sizes[i], f"p_bu_z{i + 1}") for i in range(L - 1)]
+        else:
+            self.q_bu_heads, self.p_bu_heads = [], []
+        # --- dense latents are projected back to feature maps
+        self.bu_projections, self.p_projections = [], []
+        if latent_type == "dense":
+            for i in range(L):
+                spatial = self.resolutions[i][1]
+                self.p_projections.append(projection_layer(spatial, self.filters[i], f"p_proj_z{i + 1}"))
+                if self.bottom_up_latents and i < L - 1:
+                    self.bu_projections.append(projection_layer(spatial, self.filters[i], f"bu_proj_z{i + 1}"))
+        channels = int(data_shape[-1])
+        self.output_head = WeightNormConv2D(self.likelihood.num_params(channels), 1, name="output_head")
+
+    # ------------------------------------------------------------ structure
+    @classmethod
+    def from_architecture(cls, name, variant=None, **overrides):
+        """Builds a named paper configuration, with overrides.
+
+        Args:
+            name: a key of `BIVA.architectures` ("binary_28x28",
+                "natural_32x32", "natural_64x64").
+            variant: "biva", "lvae" or "lvae+" (default: the class's own,
+                "biva" for `BIVA`, "lvae" for `LVAE`).
+            **overrides: any constructor argument. `num_layers` re-samples
+                the architecture to another depth
+                (`biva_architectures.resample_levels`); `filters` or
+                `latent_sizes` given as an int apply to every level.
+
+        Example:
+        >>> lvae_plus = BIVA.from_architecture("natural_32x32", variant="lvae+", num_layers=29)
+        """
+        spec = archs.get_architecture(name)
+        num_layers = overrides.pop("num_layers", None)
+        if "latent_sizes" in overrides and not isinstance(overrides["latent_sizes"], int):
+            if num_layers is None:
+                num_layers = len(overrides["latent_sizes"])
+        if num_layers is not None:
+            spec = archs.resample_levels(spec, num_layers)
+        if variant is None:
+            variant = cls.default_variant
+        spec.update(archs.get_variant(variant))
+        spec.update(overrides)
+        L = len(spec["latent_sizes"])
+        if isinstance(spec["latent_sizes"], int):
+            raise ValueError("latent_sizes given as an int needs num_layers.")
+        for key in ("filters", "kernel_sizes", "strides"):
+            spec[key] = archs.broadcast_levels(spec[key], L, key)
+        return cls(**spec)
+
+    default_variant = "biva"
+
+    @property
+    def variant(self):
+        """"biva", "lvae+" or "lvae" (or "custom" for other flag settings)."""
+        for name, flags in archs.VARIANTS.items():
+            if flags == {
+                "bottom_up_latents": self.bottom_up_latents,
+                "deterministic_top_down": self.deterministic_top_down,
+            }:
+                return name
+        return "custom"
+
+    def _p_block(self, i, j):
+        return self.p_blocks[i * self.layers_per_block + j]
+
+    def _bu_block(self, i, j):
+        return self.bu_blocks[i * self.layers_per_block + j]
+
+    def latent_shape(self, i):
+        """Shape of one example's z_i (one half for BIVA levels below L)."""
+        if self.latent_type == "dense":
+            return (self.latent_sizes[i],)
+        h, w = self.resolutions[i][1]
+        return (h, w, self.latent_sizes[i])
+
+    # ------------------------------------------------------------- networks
+    def _head(self, layer, features):
+        return gaussian_params(layer, features, self.latent_type, self.min_scale)
+
+    def _draw(self, loc, scale, gen, use_mean, temperature=1.0):
+        if use_mean:
+            return loc
+        return sample_normal(loc, scale, gen, temperature)
+
+    def bottom_up(self, x, training=False, seed=None, use_mean=False):
+        """The bottom-up inference pass (Eqs. 7-9).
+
+        Returns:
+            dict with `features` (d~_{i,M} per level), `q_bu`
+            (`(loc, scale)` of q(z^BU_i), levels below L), `z_bu` (their
+            samples) and `q_top` (`(loc, scale)` of q(z_L)).
+        """
+        gen = self._seed(seed)
+        L, M = self.num_layers, self.layers_per_block
+        h = x
+        features, q_bu, z_bu = [], [], []
+        for i in range(L):
+            for j in range(M):
+                h = self._bu_block(i, j)(h, training=training)
+            features.append(h)
+            if i < L - 1 and self.bottom_up_latents:
+                loc, scale = self._head(self.q_bu_heads[i], h)
+                z = self._draw(loc, scale, gen, use_mean)
+                q_bu.append((loc, scale))
+                z_bu.append(z)
+                proj = self.bu_projections[i] if self.latent_type == "dense" else None
+                zmap = latent_to_map(proj, z, self.resolutions[i][1], self.filters[i], self.latent_type)
+                h = ops.concatenate([h, ops.cast(zmap, h.dtype)], axis=-1)
+        q_top = self._head(self.q_top_head, features[-1])
+        return {"features": features, "q_bu": q_bu, "z_bu": z_bu, "q_top": q_top}
+
+    def _generative_block(self, i, z, skips, y, training):
+        """f_i: z_{i+1} (and d_{i+1}) -> d_i, returning every layer's output."""
+        if self.latent_type == "dense":
+            z = with_labels(z, y)
+            proj = self.p_projections[i]
+            h = latent_to_map(proj, z, self.resolutions[i][1], self.filters[i], "dense")
+        else:
+            h = with_labels(z, y)
+        hidden = []
+        for j in range(self.layers_per_block):
+            aux = skips[j] if skips is not None else None
+            h = self._p_block(i, j)(h, aux=aux, training=training)
+            hidden.append(h)
+        return h, hidden
+
+    def top_down(
+        self,
+        state,
+        batch_size=None,
+        prior_layers=0,
+        temperature=1.0,
+        seed=None,
+        training=False,
+        y=None,
+        use_mean=False,
+    ):
+        """The top-down pass: generative model and top-down inference (Eq. 10).
+
+        Args:
+            state: the output of `bottom_up` (None: sample from the prior).
+            batch_size: number of samples when `state` is None.
+            prior_layers: k; levels 1..k are drawn from the conditional
+                prior p(z_{<=k} | z_{>k}) and contribute no KL (Eq. 3).
+            temperature: scales the standard deviation of prior draws.
+            seed: random stream.
+            training: dropout on/off.
+            y: optional one-hot labels (the semi-supervised model).
+            use_mean: use means instead of samples (for `encode`).
+
+        Returns:
+            dict with `params` (decoder output), `kl` (list, bottom first),
+            `kl_bottom_up`, `kl_top_down` (lists), `log_ratio` (B,) and
+            `codes` (z_i per level, bottom first).
+        """
+        gen = self._seed(seed)
+        L = self.num_layers
+        # prior_layers is a Python int, or a scalar tensor (SavedModel
+        # endpoint): then both draws are made and one is selected per level.
+        dynamic = state is not None and not isinstance(prior_layers, (int, np.integer))
+        kl_bu, kl_td, codes = [None] * L, [None] * L, [None] * L
+        log_ratio = None
+
+        def add(acc, value):
+            return value if acc is None else acc + value
+
+        def select(i, prior_value, posterior_value):
+            """The prior draw for levels <= k, the posterior one above."""
+            if not dynamic:
+                return prior_value if i < prior_layers else posterior_value
+            use_prior = ops.less(i, ops.cast(prior_layers, "int32"))
+            return ops.where(use_prior, prior_value, posterior_value)
+
+        # ---- top level z_L, prior N(0, I)
+        if state is not None:
+            batch_size = ops.shape(state["features"][-1])[0]
+        shape = (batch_size,) + self.latent_shape(L - 1)
+        need_prior = state is None or dynamic or prior_layers >= L
+        need_posterior = state is not None and (dynamic or prior_layers < L)
+        z_prior = z_post = None
+        if need_posterior:
+            q_loc, q_scale = state["q_top"]
+            z_post = self._draw(q_loc, q_scale, gen, use_mean)
+            kl_post, lr_post = gaussian_terms(z_post, q_loc, q_scale, ops.zeros_like(q_loc), ops.ones_like(q_loc))
+            zero = ops.zeros_like(kl_post)
+        if need_prior:
+            if use_mean:
+                z_prior = ops.zeros(shape, "float32")
+            else:
+                z_prior = keras.random.normal(shape, dtype="float32", seed=gen) * temperature
+            zero = ops.zeros((ops.shape(z_prior)[0],), "float32")
+        if state is None:
+            z, kl = z_prior, zero
+        else:
+            z = select(L - 1, z_prior, z_post)
+            kl = select(L - 1, zero, kl_post if need_posterior else zero)
+            if need_posterior:
+                log_ratio = add(log_ratio, select(L - 1, zero, lr_post))
+        kl_td[L - 1], kl_bu[L - 1], codes[L - 1] = kl, zero, z
+        d, skips = self._generative_block(L - 1, z, None, y, training)
+
+        # ---- levels L-1 .. 1
+        for i in reversed(range(L - 1)):
+            p_td = self._head(self.p_td_heads[i], d)
+            p_bu = self._head(self.p_bu_heads[i], d) if self.bottom_up_latents else None
+            need_prior = state is None or dynamic or i < prior_layers
+            need_posterior = state is not None and (dynamic or i >= prior_layers)
+            if need_prior:
+                z_td_prior = self._draw(*p_td, gen, use_mean, temperature)
+                z_bu_prior = self._draw(*p_bu, gen, use_mean, temperature) if p_bu is not None else None
+            if need_posterior:
+                features = ops.concatenate([state["features"][i], ops.cast(d, state["features"][i].dtype)], axis=-1)
+                q_td = self._head(self.q_td_heads[i], features)
+                z_td_post = self._draw(*q_td, gen, use_mean)
+                kl_td_post, lr = gaussian_terms(z_td_post, *q_td, *p_td)
+                if self.bottom_up_latents:
+                    z_bu_post = state["z_bu"][i]
+                    kl_bu_post, lr_bu = gaussian_terms(z_bu_post, *state["q_bu"][i], *p_bu)
+                    lr = lr + lr_bu
+                else:
+                    kl_bu_post = zero
+            if state is None:
+                z_td, z_bu = z_td_prior, (z_bu_prior if p_bu is not None else None)
+                kl_td[i], kl_bu[i] = zero, zero
+            else:
+                z_td = select(i, z_td_prior if need_prior else None, z_td_post if need_posterior else None)
+                kl_td[i] = select(i, zero, kl_td_post if need_posterior else zero)
+                kl_bu[i] = select(i, zero, kl_bu_post if need_posterior else zero)
+                if need_posterior:
+                    log_ratio = add(log_ratio, select(i, zero, lr))
+                z_bu = None
+                if self.bottom_up_latents:
+                    z_bu = select(i, z_bu_prior if need_prior else None, z_bu_post if need_posterior else None)
+            z = ops.concatenate([z_bu, z_td], axis=-1) if self.bottom_up_latents else z_td
+            codes[i] = z
+            d, skips = self._generative_block(
+                i, z, skips if self.deterministic_top_down else None, y, training
+            )
+        params = ops.cast(self.output_head(ops.elu(d)), "float32")
+        if log_ratio is None:
+            log_ratio = zero
+        return {
+            "params": params,
+            "kl": [a + b for a, b in zip(kl_bu, kl_td)],
+            "kl_bottom_up": kl_bu,
+            "kl_top_down": kl_td,
+            "log_ratio": log_ratio,
+            "codes": codes,
+        }
+
+    def _default_labels(self, x):
+        """The class input of the generative model when none is given
+        (None here; the semi-supervised model uses q(y|x)'s argmax)."""
+        return None
+
+    def _forward(self, x, training=False, seed=None, prior_layers=0, y=None, use_mean=False):
+        gen = self._seed(seed)
+        if y is None:
+            y = self._default_labels(x)
+        state = self.bottom_up(x, training=training, seed=gen, use_mean=use_mean)
+        out = self.top_down(
+            state, prior_layers=prior_layers, seed=gen, training=training, y=y, use_mean=use_mean
+        )
+        out["log_px"] = self.likelihood.log_prob(out["params"], x)
+        return out
+
+    # ------------------------------------------------------------- core API
+    def forward_terms(self, x, training=False, seed=None):
+        return self._forward(x, training=training, seed=seed)
+
+    def generate_params(self, num_samples, temperature=1.0, seed=None):
+        return self.top_down(None, batch_size=num_samples, temperature=temperature, seed=self._seed(seed))["params"]
+
+    def posterior_means(self, x):
+        """Posterior means of z_1..z_L (bottom first), a list of tensors.
+
+        For BIVA levels below L the code is `[z^BU_i, z^TD_i]` concatenated
+        on the last axis; means (not samples) are propagated through both
+        paths. `encode(x)` returns them as numpy arrays.
+        """
+        return list(self._forward(x, use_mean=True)["codes"])
+
+    def kl_per_layer(self, x, seed=None, split=False):
+        """Per-example KL of each level, `(batch, L)`, bottom first.
+
+        With `split=True` returns `{"bottom_up": (batch, L), "top_down":
+        (batch, L)}`: the KL of z^BU_i and of z^TD_i (z_L is counted as
+        top-down; the bottom-up column of level L, and all of it for the
+        LVAE variants, is zero).
+        """
+        if not split:
+            return super().kl_per_layer(x, seed=seed)
+        x = self._eager_inputs(x)
+        gen = self._call_stream(seed)
+
+        def fn(x):
+            t = self._forward(x, seed=gen)
+            return ops.stack(t["kl_bottom_up"], axis=1), ops.stack(t["kl_top_down"], axis=1)
+
+        bu, td = self._run("kl_per_layer_split", fn, x)
+        return {"bottom_up": ops.convert_to_numpy(bu), "top_down": ops.convert_to_numpy(td)}
+
+    def conditional_sample(self, x, num_top_layers, num_samples=1, temperature=1.0, seed=None, *, mean=False):
+        """Samples that keep the top `num_top_layers` levels inferred from x.
+
+        z_{>L-k} are drawn from q(. | x) (k = `num_top_layers`) and the
+        levels below from the conditional prior p(z_{<=L-k} | z_{>L-k}) at
+        `temperature`; k = 0 is unconditional sampling and k = L gives
+        reconstructions.
+
+        Returns:
+            numpy array `(batch * num_samples,) + data_shape`; the samples
+            of example b are rows `b * num_samples ... (b + 1) * num_samples - 1`.
+        """
+        k = int(num_top_layers)
+        if not 0 <= k <= self.num_layers:
+            raise ValueError(f"num_top_layers must be in [0, {self.num_layers}]; got {num_top_layers}.")
+        x = self._eager_inputs(x)
+        gen = self._call_stream(seed)
+
+        def fn(x):
+            xr = ops.repeat(x, num_samples, axis=0)
+            state = self.bottom_up(xr, seed=gen)
+            out = self.top_down(
+                state,
+                prior_layers=self.num_layers - k,
+                temperature=temperature,
+                seed=gen,
+                y=self._default_labels(xr),
+            )
+            if mean:
+                return self.likelihood.mean(out["params"])
+            return self.likelihood.sample(out["params"], seed=gen)
+
+        return ops.convert_to_numpy(self._run(f"conditional_{k}_{num_samples}_{temperature}_{mean}", fn, x))
+
+    def export_endpoints(self):
+        """The core's endpoints plus `anomaly_score(x, k)` (L^{>k}, one sample)."""
+        import tensorflow as tf
+
+        endpoints = super().export_endpoints()
+        x_spec = tf.TensorSpec((None,) + tuple(self.data_shape), tf.float32, name="x")
+
+        def anomaly(x, k):
+            t = self._forward(self.prepare_inputs(x), prior_layers=k)
+            return t["log_px"] - sum(t["kl"])
+
+        endpoints["anomaly_score"] = (anomaly, [x_spec, tf.TensorSpec((), tf.int32, name="k")])
+        return endpoints
+
+    # --------------------------------------------------------------- config
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "data_shape": list(self.data_shape),
+                "filters": list(self.filters),
+                "kernel_sizes": list(self.kernel_sizes),
+                "strides": list(self.strides),
+                "latent_sizes": list(self.latent_sizes),
+                "layers_per_block": self.layers_per_block,
+                "latent_type": self.latent_type,
+                "latent_kernel_size": self.latent_kernel_size,
+                "bottom_up_latents": self.bottom_up_latents,
+                "deterministic_top_down": self.deterministic_top_down,
+                "q_dropout": self.q_dropout,
+                "p_dropout": self.p_dropout,
+                "activation": self.activation,
+                "min_scale": self.min_scale,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_hvae")
+class LVAE(BIVA):
+    """The Ladder VAE ablation of BIVA (Sec. 4.1): the same model without
+    bottom-up latents and, by default, without the deterministic top-down
+    path. Pass `deterministic_top_down=True` (or `variant="lvae+"` to
+    `from_architecture`) for LVAE+.
+
+    Example:
+    >>> lvae_plus = LVAE.from_architecture("natural_32x32", variant="lvae+")
+    """
+
+    default_variant = "lvae"
+
+    def __init__(self, *args, bottom_up_latents=False, deterministic_top_down=False, **kwargs):
+        super().__init__(
+            *args,
+            bottom_up_latents=bottom_up_latents,
+            deterministic_top_down=deterministic_top_down,
+            **kwargs,
+        )
+
+
+def table1_parameter_counts():
+    """Builds the 32x32 models of the paper's Table 1 and counts parameters.
+
+    Returns:
+        list of `(name, ours, paper)`: trainable parameters of our
+        `natural_32x32` builds (LVAE, LVAE+, LVAE+ with L=29, BIVA) and the
+        paper's count. See docs/biva_parameter_counts.md.
+    """
+    rows = []
+    for name, (variant, num_layers, paper) in archs.PAPER_TABLE1_PARAMETERS.items():
+        model = BIVA.from_architecture("natural_32x32", variant=variant, num_layers=num_layers)
+        model.build()
+        ours = int(sum(np.prod(v.shape) for v in model.trainable_variables))
+        rows.append((name, ours, int(paper)))
+        del model
+    return rows

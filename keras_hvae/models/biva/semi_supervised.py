@@ -1,0 +1,390 @@
+"""Semi-supervised BIVA (Maaløe et al. 2019, Appendix B; the M2 recipe of
+Kingma et al. 2014).
+
+* Classifier q(y | x) (Eqs. 11-13): its own deterministic hierarchy with the
+  same parameterisation as the bottom-up blocks d~ (L levels of M gated
+  residual layers) and a final dense softmax layer (`BIVAClassifier`).
+* Generative model (Eq. 15): p(x, y, z) = p(x | z, y) p(z_L) p(y)
+  prod_i p(z_i | z_{>i}, y), with p(y) uniform; the one-hot y is
+  concatenated to the input of every generative block f_i (so also to the
+  top-down inference path, which shares those blocks). The bottom-up path
+  does not see y.
+* Labelled bound (Eqs. 16-17): -F(x, y) = E_q[log p(x, y, z) - log q(z | x, y)],
+  plus alpha * (-log q(y | x)).
+* Unlabelled bound (Eq. 18): -U(x) = sum_y q(y | x) (-F(x, y)) + H(q(y | x)).
+
+`compute_objective` takes mixed batches `(x, y)` where **y = -1 marks an
+unlabelled example** (integer class ids otherwise), so the model trains with
+plain `fit` on a `tf.data` pipeline (see `semi_supervised_dataset`). The
+loss of a batch of B examples is
+
+    (1/B) [ sum_labelled F(x, y) + sum_unlabelled U(x) ] + alpha * (1/B) sum_labelled -log q(y | x)
+
+with free bits / warm-up applied to the per-level KL as for the
+unsupervised model. Per example, the bottom-up pass runs once and the
+top-down pass runs once per class (batched as B * K).
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_hvae.layers import GatedResidualBlock, WeightNormDense
+from keras_hvae.models.biva import biva_architectures as archs
+from keras_hvae.models.biva.biva_model import BIVA
+from keras_hvae.models.objective import kl_warmup_weight, negative_elbo
+
+
+def default_alpha(num_examples, num_labelled, beta=0.1):
+    """alpha = beta * N / N_l, the weight of the classification term used by
+    Maaløe et al. (2016) (beta = 0.1).
+
+    Example:
+    >>> default_alpha(50000, 100)
+    50.0
+    """
+    return float(beta) * float(num_examples) / float(num_labelled)
+
+
+@keras.saving.register_keras_serializable(package="keras_hvae")
+class BIVAClassifier(keras.Model):
+    """q(y | x): a deterministic hierarchy of gated residual blocks (the
+    bottom-up parameterisation of BIVA without latents) and a dense layer.
+
+    Returns logits (apply a softmax for q(y | x)). Usable on its own as the
+    supervised baseline with the same architecture.
+
+    Args:
+        num_classes: K.
+        filters, kernel_sizes, strides: per level, as for `BIVA`.
+        layers_per_block: M.
+        dropout: dropout of the blocks (training only).
+        activation: block activation.
+        seed: int seed of the dropout streams.
+
+    Example:
+    >>> clf = BIVAClassifier(10, filters=[8, 8], kernel_sizes=[5, 3], strides=[2, 2])
+    >>> clf(np.zeros((2, 28, 28, 1), "float32")).shape
+    TensorShape([2, 10])
+    """
+
+    def __init__(
+        self,
+        num_classes,
+        filters,
+        kernel_sizes,
+        strides,
+        layers_per_block=3,
+        dropout=0.0,
+        activation="elu",
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_classes = int(num_classes)
+        L = len(filters)
+        self.filters = archs.broadcast_levels(filters, L, "filters")
+        self.kernel_sizes = archs.broadcast_levels(kernel_sizes, L, "kernel_sizes")
+        self.strides = archs.broadcast_levels(strides, L, "strides")
+        self.layers_per_block = int(layers_per_block)
+        self.dropout = float(dropout)
+        self.activation = activation
+        self.seed = seed
+        M = self.layers_per_block
+        self.blocks = []
+        for i in range(L):
+            for j in range(M):
+                self.blocks.append(
+                    GatedResidualBlock(
+                        self.filters[i],
+                        kernel_size=self.kernel_sizes[i],
+                        stride=self.strides[i] if j == M - 1 else 1,
+                        dropout=self.dropout,
+                        activation=activation,
+                        seed=None if seed is None else int(seed) * 131 + i * M + j,
+                        name=f"c_block_{i + 1}_{j + 1}",
+                    )
+                )
+        self.head = WeightNormDense(self.num_classes, init_scale=0.1, name="c_head")
+
+    def call(self, x, training=False):
+        h = x
+        for block in self.blocks:
+            h = block(h, training=training)
+        h = ops.elu(h)
+        h = ops.reshape(h, (ops.shape(h)[0], -1))
+        return ops.cast(self.head(h), "float32")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "filters": self.filters,
+                "kernel_sizes": self.kernel_sizes,
+                "strides": self.strides,
+                "layers_per_block": self.layers_per_block,
+                "dropout": self.dropout,
+                "activation": self.activation,
+                "seed": self.seed,
+            }
+        )
+        for key in ("trainable", "dtype"):
+            config.pop(key, None)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_hvae")
+class SemiSupervisedBIVA(BIVA):
+    """BIVA with a class variable y for semi-supervised classification.
+
+    Args:
+        num_classes: K.
+        alpha: weight of the classification term of labelled examples
+            (`default_alpha(N, N_l)` = 0.1 N / N_l is the usual choice; the
+            default 50 is that value for MNIST with 100 labels).
+        **kwargs: `BIVA` arguments (see `BIVA.from_architecture`).
+
+    Data: `(x, y)` batches with `y = -1` for unlabelled examples; `x`
+    alone means every example is unlabelled.
+
+    `model(x)` / `model.predict(x)` return q(y | x) (class probabilities),
+    `classify(x)` the most probable class; `elbo(x)` is the unlabelled bound
+    -U(x) on log p(x) (y summed out exactly).
+
+    Example:
+    >>> model = SemiSupervisedBIVA.from_architecture("binary_28x28", num_classes=10, filters=8,
+    ...                                              latent_sizes=[8, 4], alpha=50.0)
+    >>> model.fit(semi_supervised_dataset(x_l, y_l, x_u, batch_size=64), epochs=1)
+    """
+
+    def __init__(self, num_classes=10, alpha=50.0, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = int(num_classes)
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}.")
+        self.alpha = float(alpha)
+        self.classifier = BIVAClassifier(
+            self.num_classes,
+            filters=self.filters,
+            kernel_sizes=self.kernel_sizes,
+            strides=self.strides,
+            layers_per_block=self.layers_per_block,
+            dropout=self.q_dropout,
+            activation=self.activation,
+            seed=None if self.seed is None else int(self.seed) + 1,
+            name="classifier",
+        )
+
+    def _make_trackers(self):
+        super()._make_trackers()
+        self._trackers += [
+            keras.metrics.Mean(name="classification_loss"),
+            keras.metrics.Mean(name="accuracy"),
+        ]
+
+    # -------------------------------------------------------------- terms
+    def class_terms(self, x, training=False, seed=None):
+        """Per-class terms of the bound for every example and class.
+
+        Returns:
+            dict with `logits` (B, K) of q(y|x), `log_px` (B, K),
+            `kl` (list over levels of (B, K)), `log_ratio` (B, K) and
+            `params` (B, K, ...) of p(x | z, y = k).
+        """
+        gen = self._seed(seed)
+        K = self.num_classes
+        batch = ops.shape(x)[0]
+        logits = self.classifier(x, training=training)
+        state = self.bottom_up(x, training=training, seed=gen)
+        rep = lambda t: ops.repeat(t, K, axis=0)  # noqa: E731
+        state = {
+            "features": [rep(t) for t in state["features"]],
+            "q_bu": [(rep(a), rep(b)) for a, b in state["q_bu"]],
+            "z_bu": [rep(t) for t in state["z_bu"]],
+            "q_top": tuple(rep(t) for t in state["q_top"]),
+        }
+        y = ops.tile(ops.eye(K, dtype="float32"), (batch, 1))  # row b*K + k is e_k
+        out = self.top_down(state, seed=gen, training=training, y=y)
+        log_px = self.likelihood.log_prob(out["params"], rep(x))
+        to_bk = lambda t: ops.reshape(t, (batch, K))  # noqa: E731
+        params = out["params"]
+        return {
+            "logits": logits,
+            "log_px": to_bk(log_px),
+            "kl": [to_bk(t) for t in out["kl"]],
+            "log_ratio": to_bk(out["log_ratio"]),
+            "params": ops.reshape(params, (batch, K) + tuple(params.shape[1:])),
+        }
+
+    def _mixed_terms(self, t, labelled, onehot):
+        """Effective (B,) log-likelihood and per-level KL of the mixed bound."""
+        log_q = ops.log_softmax(t["logits"], axis=-1)
+        q = ops.exp(log_q)
+        entropy = -ops.sum(q * log_q, axis=-1)
+        m = labelled[:, None]
+        w = m * onehot + (1.0 - m) * q
+        log_py = -math.log(self.num_classes)
+        log_px = ops.sum(w * t["log_px"], axis=-1) + log_py + (1.0 - labelled) * entropy
+        kl = [ops.sum(w * k, axis=-1) for k in t["kl"]]
+        return log_px, kl, log_q
+
+    def forward_terms(self, x, training=False, seed=None):
+        """The unlabelled bound -U(x) (y summed out), in the core's format.
+
+        `log_px - sum(kl)` is -U(x); `log_px + log_ratio` is the exact
+        importance weight log sum_y p(x, y, z_y) / q(z_y | x, y), so that
+        `iwae_bound` is a bound on log p(x) too. `params` are those of the
+        most probable class.
+        """
+        t = self.class_terms(x, training=training, seed=seed)
+        K = self.num_classes
+        batch = ops.shape(x)[0]
+        labelled = ops.zeros((batch,), "float32")
+        log_px, kl, log_q = self._mixed_terms(t, labelled, ops.zeros((batch, K), "float32"))
+        log_w = ops.logsumexp(t["log_px"] - math.log(K) + t["log_ratio"], axis=-1)
+        best = ops.one_hot(ops.argmax(t["logits"], axis=-1), K)
+        extra = (1,) * (len(t["params"].shape) - 2)
+        params = ops.sum(t["params"] * ops.reshape(best, (batch, K) + extra), axis=1)
+        return {"log_px": log_px, "kl": kl, "log_ratio": log_w - log_px, "params": params}
+
+    def generate_params(self, num_samples, temperature=1.0, seed=None, labels=None):
+        """Decoder output of ancestral samples; y uniform unless `labels`
+        (an int array of class ids) is given."""
+        gen = self._seed(seed)
+        if labels is None:
+            labels = keras.random.randint((num_samples,), 0, self.num_classes, seed=gen)
+        y = ops.one_hot(ops.convert_to_tensor(labels), self.num_classes)
+        out = self.top_down(None, batch_size=num_samples, temperature=temperature, seed=gen, y=y)
+        return out["params"]
+
+    def sample_class(self, labels, temperature=1.0, seed=None, *, mean=False):
+        """Samples of p(x | y) for the given class ids (numpy)."""
+        self.build()
+        labels = np.asarray(labels, "int32")
+        gen = self._call_stream(seed)
+        params = self.generate_params(len(labels), temperature, gen, labels=labels)
+        out = self.likelihood.mean(params) if mean else self.likelihood.sample(params, seed=gen)
+        return ops.convert_to_numpy(out)
+
+    def _default_labels(self, x):
+        # The BIVA helpers (encode, anomaly scores, conditional samples) run
+        # the class-conditional model with the classifier's most probable y.
+        return ops.one_hot(ops.argmax(self.classifier(x, training=False), axis=-1), self.num_classes)
+
+    # ----------------------------------------------------------- training
+    def unpack_labels(self, data):
+        if isinstance(data, (tuple, list)) and len(data) > 1:
+            return data[1]
+        if isinstance(data, dict) and "y" in data:
+            return data["y"]
+        return None
+
+    def compute_objective(self, data, training=False):
+        """Loss and logs of a mixed batch `(x, y)`, y = -1 for unlabelled."""
+        x = self.prepare_inputs(self.unpack_inputs(data))
+        batch = ops.shape(x)[0]
+        y = self.unpack_labels(data)
+        if y is None:
+            y = -ops.ones((batch,), "int32")
+        y = ops.reshape(ops.cast(y, "int32"), (-1,))
+        labelled = ops.cast(y >= 0, "float32")
+        onehot = ops.one_hot(ops.maximum(y, 0), self.num_classes) * labelled[:, None]
+        t = self.class_terms(x, training=training)
+        log_px, kl, log_q = self._mixed_terms(t, labelled, onehot)
+        warmup = 1.0
+        if training and self.kl_warmup_steps and self.optimizer is not None:
+            warmup = kl_warmup_weight(self.optimizer.iterations, self.kl_warmup_steps)
+        loss, logs = negative_elbo(
+            log_px,
+            kl,
+            free_bits=self.free_bits if training else 0.0,
+            beta=self.beta if training else 1.0,
+            warmup_weight=warmup,
+            batch_mean=self.batch_mean,
+        )
+        cross_entropy = -ops.sum(onehot * log_q, axis=-1)
+        loss = loss + self.alpha * self.batch_mean(cross_entropy)
+        num_labelled = ops.maximum(ops.sum(labelled), 1.0)
+        predicted = ops.cast(ops.argmax(log_q, axis=-1), "int32")
+        correct = ops.cast(ops.equal(predicted, ops.maximum(y, 0)), "float32") * labelled
+        logs["classification_loss"] = ops.sum(cross_entropy) / num_labelled
+        logs["accuracy"] = ops.sum(correct) / num_labelled
+        logs["bits_per_dim"] = -logs["elbo"] / (self.num_data_dims * math.log(2.0))
+        return loss, logs
+
+    # --------------------------------------------------------- prediction
+    def call(self, inputs, training=False):
+        """q(y | x), shape `(batch, num_classes)`."""
+        return ops.softmax(self.classifier(self.prepare_inputs(inputs), training=training), axis=-1)
+
+    def classify(self, x):
+        """The most probable class of each example (numpy int array)."""
+        x = self._eager_inputs(x)
+        probs = self._run("classify", lambda x: self.classifier(x, training=False), x)
+        return np.argmax(ops.convert_to_numpy(probs), axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_classes": self.num_classes, "alpha": self.alpha})
+        return config
+
+
+def semi_supervised_dataset(
+    x_labelled,
+    y_labelled,
+    x_unlabelled,
+    batch_size=64,
+    labelled_per_batch=16,
+    seed=0,
+    binarize=False,
+):
+    """A `tf.data` stream of mixed batches for `SemiSupervisedBIVA.fit`.
+
+    Every batch holds `labelled_per_batch` labelled examples (the labelled
+    set is reshuffled and repeated, i.e. oversampled) and
+    `batch_size - labelled_per_batch` unlabelled ones whose label is -1.
+    The stream is infinite: pass `steps_per_epoch` to `fit`.
+
+    Args:
+        x_labelled, y_labelled: the labelled examples and int labels.
+        x_unlabelled: the unlabelled examples.
+        batch_size: total examples per batch.
+        labelled_per_batch: labelled examples per batch.
+        seed: shuffling (and binarisation) seed.
+        binarize: draw a fresh Bernoulli binarisation of grey-level images
+            in [0, 1] for every batch (dynamic binarisation).
+
+    Returns:
+        A `tf.data.Dataset` of `(x, y)`.
+    """
+    import tensorflow as tf
+
+    n_u = int(batch_size) - int(labelled_per_batch)
+    if n_u < 0 or labelled_per_batch < 0:
+        raise ValueError("need 0 <= labelled_per_batch <= batch_size.")
+    x_labelled = np.asarray(x_labelled, "float32")
+    x_unlabelled = np.asarray(x_unlabelled, "float32")
+    lab = (
+        tf.data.Dataset.from_tensor_slices((x_labelled, np.asarray(y_labelled, "int32")))
+        .shuffle(len(x_labelled), seed=seed, reshuffle_each_iteration=True)
+        .repeat()
+        .batch(int(labelled_per_batch), drop_remainder=True)
+    )
+    unl = (
+        tf.data.Dataset.from_tensor_slices(x_unlabelled)
+        .shuffle(len(x_unlabelled), seed=seed + 1, reshuffle_each_iteration=True)
+        .repeat()
+        .batch(n_u, drop_remainder=True)
+        .map(lambda x: (x, -tf.ones((n_u,), tf.int32)))
+    )
+    ds = tf.data.Dataset.zip(lab, unl).map(
+        lambda a, b: (tf.concat([a[0], b[0]], 0), tf.concat([a[1], b[1]], 0))
+    )
+    if binarize:
+        ds = ds.map(
+            lambda x, y: (tf.cast(tf.random.uniform(tf.shape(x), seed=seed) < x, tf.float32), y)
+        )
+    return ds.prefetch(tf.data.AUTOTUNE)
