@@ -108,7 +108,13 @@ class DiscretizedLogisticMixture:
         Returns:
             Tensor ``(B,)``: log-probabilities summed over H, W, C.
         """
-        x = ops.expand_dims(to_grid(x, self.dtype, self.num_bins), -1)  # (..., C, 1)
+        x = to_grid(x, self.dtype, self.num_bins)
+        if x.shape[-1] is not None and x.shape[-1] != self.num_channels:
+            raise ValueError(
+                f"DiscretizedLogisticMixture parameters describe {self.num_channels} "
+                f"channel(s); got data of shape {tuple(x.shape)}."
+            )
+        x = ops.expand_dims(x, -1)  # (..., C, 1)
         means = self.means
         if self.num_channels == 3:
             means = self._coupled(x[..., 0, :], x[..., 1, :], means, self.coefficients)

@@ -7,7 +7,6 @@ difference is taken between survival functions (sf(lower) - sf(upper)),
 which is equal but keeps relative precision instead of cancelling 1 - 1.
 """
 
-import mpmath
 import numpy as np
 from scipy import special
 
@@ -101,6 +100,8 @@ def mixture_log_prob(params, num_mixtures, levels, num_bins=256, log_scale_min=-
 # ----------------------------------------------------------------- mpmath
 def mp_log_bin_mass(x, loc, scale, family, num_bins=256):
     """log mass of one bin with 60-digit mpmath (no underflow in any tail)."""
+    import mpmath
+
     with mpmath.workdps(60):
         x, loc, scale = mpmath.mpf(float(x)), mpmath.mpf(float(loc)), mpmath.mpf(float(scale))
         h = mpmath.mpf(1) / (num_bins - 1)

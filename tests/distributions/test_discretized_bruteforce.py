@@ -93,6 +93,7 @@ def test_single_component_extremes(family):
 
 @pytest.mark.parametrize("family", ["logistic", "normal"])
 def test_single_component_deep_tails_against_mpmath(family):
+    pytest.importorskip("mpmath")
     # Masses like exp(-2700) or Phi(-2700): zero in float64, finite in log space.
     cases = [(-1.5, -20.0, 255), (1.5, -7.0, 0), (0.0, -7.0, 200), (-0.99, -6.0, 230),
              (0.5, -1.0, 128), (30.0, 0.0, 0)]
@@ -186,5 +187,7 @@ def test_mixture_mean_and_parameter_errors():
     np.testing.assert_allclose(to_np(d.mean()), expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match=r"expects 4 \(C=1\) or 10 \(C=3\).*got 7"):
         DiscretizedLogisticMixture(np.zeros((1, 2, 2, 7), "float32"), num_mixtures=1)
+    with pytest.raises(ValueError, match=r"describe 3 channel\(s\); got data of shape"):
+        d.log_prob(np.zeros((12, 2, 2, 1), "uint8"))
     with pytest.raises(ValueError, match="got 14"):  # C = 2 is not supported
         DiscretizedLogisticMixture(np.zeros((1, 2, 2, 14), "float32"), num_mixtures=2)

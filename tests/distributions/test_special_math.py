@@ -1,15 +1,16 @@
 """Stable special functions against 400-digit mpmath, on every backend."""
 
-import mpmath
 import numpy as np
 import pytest
 
 from keras_hvae.distributions import special_math
 from tests.distributions.helpers import FLOAT_DTYPES, tensor, to_np
 
+mpmath = pytest.importorskip("mpmath")  # installed with torch (via sympy)
+
 # 400 digits: enough that 1 - sigmoid(500) or 1 - Phi(15) do not round to 0
 # in the brute-force differences below.
-mpmath.mp.dps = 400
+DIGITS = 400
 
 # float64 results must be good to ~1e-10 relative (the asymptotic series of
 # log_ndtr below -20 is good to 4e-9 in its *correction factor*, i.e. 4e-9
@@ -18,16 +19,20 @@ TOL = {"float32": dict(rtol=2e-5, atol=2e-6), "float64": dict(rtol=1e-10, atol=1
 
 
 def mp_log_ndtr(x):
-    return float(mpmath.log(mpmath.ncdf(mpmath.mpf(float(x)))))
+    with mpmath.workdps(DIGITS):
+        return float(mpmath.log(mpmath.ncdf(mpmath.mpf(float(x)))))
 
 
 def mp_log_sigmoid_diff(a, b):
-    a, b = mpmath.mpf(float(a)), mpmath.mpf(float(b))
-    return float(mpmath.log(1 / (1 + mpmath.exp(-a)) - 1 / (1 + mpmath.exp(-b))))
+    with mpmath.workdps(DIGITS):
+        a, b = mpmath.mpf(float(a)), mpmath.mpf(float(b))
+        return float(mpmath.log(1 / (1 + mpmath.exp(-a)) - 1 / (1 + mpmath.exp(-b))))
 
 
 def mp_log_ndtr_diff(a, b):
-    return float(mpmath.log(mpmath.ncdf(mpmath.mpf(float(a))) - mpmath.ncdf(mpmath.mpf(float(b)))))
+    with mpmath.workdps(DIGITS):
+        a, b = mpmath.mpf(float(a)), mpmath.mpf(float(b))
+        return float(mpmath.log(mpmath.ncdf(a) - mpmath.ncdf(b)))
 
 
 @pytest.mark.backend_suite
