@@ -1,0 +1,385 @@
+"""`MatNet`: the unconditional Matryoshka Network (Bachman, 2016).
+
+One stochastic pass (`forward_terms`), in the paper's notation:
+
+1. BU network (Eq. 9 modules, fine -> coarse -> fc) gives the BU states
+   ``h_i^b`` and, from the final one, ``q(z_0 | x)`` (module f_0^b).
+2. z_0 ~ q(z_0|x); its KL is against N(0, I) (closed form) or the learned
+   Gaussian mixture (the weighted Eq. 12; ``log_ratio`` uses the exact
+   mixture density).
+3. TD network from z_0: for each TD module i the prior
+   ``p(z_i | h_i^t)`` (Eq. 8), the merge module i
+   ``[mu_i; log sigma_i^2; h_{i+1}^m] = f_i^m(h_i^b, h_i^t, h_i^m)``
+   (Eqs. 10, 11), z_i ~ q, then ``h_{i+1}^t`` (Eq. 7, or the GRU-style
+   update for fully connected modules).
+4. The output layer (and, for MatNet+AR, the PixelCNN head on the image and
+   the MatNet output) gives the likelihood parameters.
+
+Generation uses the TD network only (and the PixelCNN head, pixel by
+pixel, for MatNet+AR).
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_hvae.distributions import tfd
+from keras_hvae.models.latents import diagonal_normal, posterior_terms, reparameterized_sample
+from keras_hvae.models.matnet import architectures as arch
+from keras_hvae.models.matnet.ar_head import PixelCNNHead, autoregressive_sample
+from keras_hvae.models.matnet.base import MatNetBase, gaussian, tempered_sample
+from keras_hvae.models.matnet.mixture_prior import GaussianMixturePrior, entropy
+from keras_hvae.models.matnet.networks import BottomUpNetwork, MergeNetwork, TopDownNetwork
+from keras_hvae.models.matnet.stateless import call_with_frozen_variables
+
+
+def _standard_normal_terms(q_loc, q_scale, z):
+    zeros = ops.zeros_like(q_loc)
+    q = diagonal_normal(q_loc, q_scale)
+    p = diagonal_normal(zeros, zeros + 1.0)
+    return tfd.kl_divergence(q, p), p.log_prob(z) - q.log_prob(z)
+
+
+@keras.saving.register_keras_serializable(package="keras_hvae")
+class MatNet(MatNetBase):
+    """Matryoshka Network: convolutional or fully connected, optional
+    mixture prior, inference regulariser and local autoregression.
+
+    Args:
+        data_shape, fc_units, z0_dim, fc_modules, fc_z_dim,
+        conv_meta_modules, kernel_size, weight_norm, leak: the architecture
+            (see `MatNetBase` and `MatNet.architectures`).
+        likelihood: ``"bernoulli"``, ``"gaussian"`` (uniformly dequantised
+            data in [0, 1]), ``"discretized_logistic"`` (the integrated
+            logistic; uint8 or [-1, 1]) or any `keras_hvae.distributions`
+            head.
+        prior: ``"normal"`` (N(0, I) over z_0) or ``"mixture"`` (learned
+            Gaussian mixture, Eq. 12 KL).
+        num_components: mixture components.
+        cluster_entropy_weight: weight of the penalty on the entropy of the
+            component posterior (Sec. 3); 0 disables it.
+        autoregressive: MatNet+AR (PixelCNN head on the image and the MatNet
+            output).
+        ar_layers, ar_filters, ar_kernel_size: the PixelCNN head.
+        inference_regularizer_weight: weight of Eq. 13 — the negative ELBO
+            of the model's own samples, with gradients reaching only the
+            inference networks (BU, f_0^b, merge); 0 disables it.
+        **kwargs: core arguments (`free_bits`, `kl_warmup_steps`, `beta`,
+            `clip_norm`, `seed`, `name`).
+
+    Example:
+    >>> model = MatNet.from_architecture("mnist_conv", channels=8, modules=1, fc_units=32)
+    >>> model.compile(optimizer="adam")
+    >>> model.fit(x_train, batch_size=32, epochs=1)      # doctest: +SKIP
+    >>> model.elbo(x_test[:8]).shape
+    (8,)
+    """
+
+    #: the paper's setups by name (see `architectures.py`)
+    architectures = arch.ARCHITECTURES
+
+    def __init__(
+        self,
+        data_shape=(28, 28, 1),
+        likelihood="bernoulli",
+        fc_units=256,
+        z0_dim=32,
+        fc_modules=0,
+        fc_z_dim=32,
+        conv_meta_modules=({"size": 7, "modules": 5, "channels": 64, "z_channels": 4},
+                           {"size": 14, "modules": 5, "channels": 64, "z_channels": 4}),
+        kernel_size=3,
+        weight_norm=True,
+        leak=0.1,
+        prior="normal",
+        num_components=10,
+        cluster_entropy_weight=0.0,
+        autoregressive=False,
+        ar_layers=5,
+        ar_filters=32,
+        ar_kernel_size=3,
+        inference_regularizer_weight=0.0,
+        **kwargs,
+    ):
+        super().__init__(
+            data_shape=data_shape,
+            fc_units=fc_units,
+            z0_dim=z0_dim,
+            fc_modules=fc_modules,
+            fc_z_dim=fc_z_dim,
+            conv_meta_modules=conv_meta_modules,
+            kernel_size=kernel_size,
+            weight_norm=weight_norm,
+            leak=leak,
+            likelihood=likelihood,
+            **kwargs,
+        )
+        if self.likelihood is None:
+            raise ValueError("MatNet needs a likelihood.")
+        if prior not in ("normal", "mixture"):
+            raise ValueError(f"prior must be 'normal' or 'mixture', got {prior!r}.")
+        self.prior_type = prior
+        self.num_components = int(num_components)
+        self.cluster_entropy_weight = float(cluster_entropy_weight)
+        self.autoregressive = bool(autoregressive)
+        self.ar_layers = int(ar_layers)
+        self.ar_filters = int(ar_filters)
+        self.ar_kernel_size = int(ar_kernel_size)
+        self.inference_regularizer_weight = float(inference_regularizer_weight)
+
+        num_params = self.likelihood.num_params(self.data_shape[-1])
+        nk = self._net_kwargs()
+        self.bu = BottomUpNetwork(self.plan, name="bottom_up", **nk)
+        self.merge = MergeNetwork(self.plan, name="merge", **nk)
+        out_channels = self.ar_filters if self.autoregressive else num_params
+        self.td = TopDownNetwork(self.plan, out_channels, name="top_down", **nk)
+        self.mixture_prior = None
+        if prior == "mixture":
+            self.mixture_prior = GaussianMixturePrior(
+                self.num_components, self.z0_dim, seed=self.seed if isinstance(self.seed, int) else None,
+                name="mixture_prior",
+            )
+        self.ar_head = None
+        if self.autoregressive:
+            self.ar_head = PixelCNNHead(
+                num_params, self.ar_filters, self.ar_layers, self.ar_kernel_size,
+                weight_norm=self.weight_norm, leak=self.leak, name="pixelcnn",
+            )
+        extra = []
+        if prior == "mixture":
+            extra.append("component_entropy")
+        if self.inference_regularizer_weight > 0:
+            extra.append("sample_elbo")
+        self._add_trackers(extra)
+
+    # ------------------------------------------------------- architectures
+    @classmethod
+    def from_architecture(cls, name, **overrides):
+        """A MatNet with one of the paper's setups (`MatNet.architectures`).
+
+        Args:
+            name: ``"mnist_conv"``, ``"omniglot_conv"``,
+                ``"omniglot_conv_gmm"``, ``"mnist_fc"``, ``"cifar10"`` or
+                ``"cifar10_ar"``.
+            **overrides: constructor arguments, plus the shortcuts
+                ``channels``, ``z_channels`` and ``modules`` applied to every
+                convolutional meta module (e.g. small widths for tests).
+
+        Example:
+        >>> MatNet.from_architecture("cifar10", channels=16, fc_units=64)
+        """
+        return cls(**arch.architecture_config(cls.architectures, name, overrides))
+
+    # ------------------------------------------------------------- variables
+    @property
+    def inference_layers(self):
+        """The layers of q only: BU network (with f_0^b) and merge network."""
+        return [self.bu, self.merge]
+
+    @property
+    def generator_layers(self):
+        """The layers of p: TD network, mixture prior, PixelCNN head."""
+        return [l for l in (self.td, self.mixture_prior, self.ar_head) if l is not None]
+
+    @property
+    def inference_variables(self):
+        return [v for l in self.inference_layers for v in l.trainable_variables]
+
+    @property
+    def generator_variables(self):
+        return [v for l in self.generator_layers for v in l.trainable_variables]
+
+    # --------------------------------------------------------------- passes
+    def _z0_terms(self, q_loc, q_scale, z0):
+        if self.mixture_prior is None:
+            kl, log_ratio = _standard_normal_terms(q_loc, q_scale, z0)
+            return kl, log_ratio
+        log_q = diagonal_normal(q_loc, q_scale).log_prob(z0)
+        log_ratio = self.mixture_prior.log_prob(z0) - log_q
+        kl = self.mixture_prior.kl(q_loc, q_scale)
+        if self._recorder.values is not None:
+            resp = self.mixture_prior.responsibilities(q_loc, q_scale)
+            self._recorder.values["component_entropy"] = entropy(resp)
+        return kl, log_ratio
+
+    def _inference_pass(self, x, gen, use_mean=False):
+        """q's pass; returns per-layer z, KL and log-ratio in TD order and the TD output."""
+        top, aligned = self.bu(x)
+        q_loc, q_scale = gaussian(*self.bu.z0_params(top))
+        z0 = q_loc if use_mean else reparameterized_sample(q_loc, q_scale, gen)
+        kl0, lr0 = self._z0_terms(q_loc, q_scale, z0)
+        zs, kls, ratios = [z0], [kl0], [lr0]
+        h_t = self.td.start(z0)
+        h_m = self.merge.start(top)
+        k = 0
+        for i, meta in enumerate(self.plan.meta):
+            if i > 0:
+                h_t = self.td.enter(i, h_t)
+                h_m = self.merge.enter(i, h_m)
+            for _ in range(meta.modules):
+                td_module = self.td.td_modules[k]
+                p_loc, p_scale = gaussian(*td_module.prior(h_t))
+                h_m, mu, log_var = self.merge.merge_modules[k](h_m, aligned[k], h_t)
+                q_loc, q_scale = gaussian(mu, log_var)
+                if use_mean:
+                    q, p = diagonal_normal(q_loc, q_scale), diagonal_normal(p_loc, p_scale)
+                    terms = {"z": q_loc, "kl": tfd.kl_divergence(q, p), "log_ratio": p.log_prob(q_loc) - q.log_prob(q_loc)}
+                else:
+                    terms = posterior_terms(q_loc, q_scale, p_loc, p_scale, gen)
+                zs.append(terms["z"])
+                kls.append(terms["kl"])
+                ratios.append(terms["log_ratio"])
+                h_t = td_module(h_t, terms["z"])
+                k += 1
+        return zs, kls, ratios, self.td.output(h_t)
+
+    def _params(self, x, td_output):
+        if self.ar_head is None:
+            return td_output
+        return self.ar_head(x, td_output)
+
+    def forward_terms(self, x, training=False, seed=None):
+        gen = self._seed(seed)
+        _, kls, ratios, out = self._inference_pass(x, gen)
+        params = self._params(x, out)
+        return {
+            "log_px": self.likelihood.log_prob(params, x),
+            "kl": self._to_core_order(kls),
+            "log_ratio": sum(ratios),
+            "params": params,
+        }
+
+    def _generate_td_output(self, num_samples, temperature, gen):
+        if self.mixture_prior is None:
+            z0 = keras.random.normal((num_samples, self.z0_dim), seed=gen) * temperature
+        else:
+            z0 = self.mixture_prior.sample(num_samples, gen, temperature)
+        h_t = self.td.start(z0)
+        k = 0
+        for i, meta in enumerate(self.plan.meta):
+            if i > 0:
+                h_t = self.td.enter(i, h_t)
+            for _ in range(meta.modules):
+                td_module = self.td.td_modules[k]
+                p_loc, p_scale = gaussian(*td_module.prior(h_t))
+                z = tempered_sample(p_loc, p_scale, gen, temperature)
+                h_t = td_module(h_t, z)
+                k += 1
+        return self.td.output(h_t)
+
+    def generate_params(self, num_samples, temperature=1.0, seed=None):
+        """Ancestral pass through the TD network; for MatNet+AR the head's
+        parameters after pixel-by-pixel sampling."""
+        gen = self._seed(seed)
+        out = self._generate_td_output(num_samples, temperature, gen)
+        if self.ar_head is None:
+            return out
+        _, params = autoregressive_sample(self.ar_head, out, self.likelihood, self.data_shape, gen)
+        return params
+
+    def sample_tensor(self, num_samples, temperature=1.0, seed=None, mean=False):
+        """Samples as a tensor (traceable; `sample` and the export use it):
+        TD pass, then p(x|z) — pixel by pixel inside ``ops.fori_loop`` for
+        MatNet+AR, where ``mean=True`` sets each pixel to its conditional
+        mean before moving on."""
+        gen = self._seed(seed)
+        out = self._generate_td_output(num_samples, temperature, gen)
+        if self.ar_head is not None:
+            x, _ = autoregressive_sample(self.ar_head, out, self.likelihood, self.data_shape, gen, mean=mean)
+            return x
+        if mean:
+            return self.likelihood.mean(out)
+        return self.likelihood.sample(out, seed=gen)
+
+    def posterior_means(self, x):
+        """Posterior means of every latent layer (z_i set to its q-mean on
+        the way down), in `latent_layer_names` order (bottom first)."""
+        return self._to_core_order(self._inference_pass(x, None, use_mean=True)[0])
+
+    # ----------------------------------------------------------- clustering
+    def cluster(self, x):
+        """Each input's posterior over the mixture components, ``(B, k)``.
+
+        ``r_i ∝ pi_i exp(-KL(q(z_0|x) || p_i))`` — the weights inside the
+        weighted Eq. 12; rows sum to one. Needs ``prior="mixture"``.
+        """
+        if self.mixture_prior is None:
+            raise ValueError("cluster() needs a MatNet with prior='mixture'.")
+        x = self._eager_inputs(x)
+
+        def fn(x):
+            top, _ = self.bu(x)
+            q_loc, q_scale = gaussian(*self.bu.z0_params(top))
+            return self.mixture_prior.responsibilities(q_loc, q_scale)
+
+        return ops.convert_to_numpy(self._run("matnet_cluster", fn, x))
+
+    # ------------------------------------------------------------ objective
+    def inference_regularizer_loss(self, batch_size, seed=None):
+        """Eq. 13 as a loss: ``-mean ELBO(x~)`` for ``x~ ~ p(x)``.
+
+        The samples are stop-gradient and the generator's variables are read
+        through ``stop_gradient`` while the ELBO is computed, so the gradient
+        of this loss reaches only the inference networks (BU, f_0^b, merge).
+        """
+        gen = self._seed(seed)
+        x_tilde = ops.stop_gradient(self.sample_tensor(batch_size, 1.0, gen))
+
+        def elbo():
+            terms = self.forward_terms(x_tilde, training=True, seed=gen)
+            return terms["log_px"] - sum(terms["kl"])
+
+        extra = [] if gen is self.seed_generator else [gen.state]
+        value = call_with_frozen_variables(self.variables, self.generator_variables, elbo, extra)
+        return -self.batch_mean(value)
+
+    def compute_objective(self, data, training=False):
+        """The core's negative ELBO, plus (when training) the entropy penalty
+        of the mixture's component posterior and the Eq. 13 regulariser."""
+        self._recorder.values = {} if self.mixture_prior is not None else None
+        try:
+            loss, logs = super().compute_objective(data, training=training)
+            recorded = self._recorder.values
+        finally:
+            self._recorder.values = None
+        if recorded and "component_entropy" in recorded:
+            ent = self.batch_mean(recorded["component_entropy"])
+            logs["component_entropy"] = ent
+            if training and self.cluster_entropy_weight > 0:
+                loss = loss + self.cluster_entropy_weight * ent
+        if training and self.inference_regularizer_weight > 0:
+            x = self.unpack_inputs(data)
+            reg = self.inference_regularizer_loss(ops.shape(x)[0])
+            loss = loss + self.inference_regularizer_weight * reg
+            logs["sample_elbo"] = -reg
+        return loss, logs
+
+    # --------------------------------------------------------------- config
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "prior": self.prior_type,
+                "num_components": self.num_components,
+                "cluster_entropy_weight": self.cluster_entropy_weight,
+                "autoregressive": self.autoregressive,
+                "ar_layers": self.ar_layers,
+                "ar_filters": self.ar_filters,
+                "ar_kernel_size": self.ar_kernel_size,
+                "inference_regularizer_weight": self.inference_regularizer_weight,
+            }
+        )
+        return config
+
+
+def dequantize(x_uint8, seed=None):
+    """Uniform dequantisation of 8-bit images: ``(k + u) / 256`` in [0, 1).
+
+    For the ``"gaussian"`` likelihood; numpy in, numpy out (data
+    preparation, outside the model). Add
+    ``GaussianLikelihood.dequantization_correction(D)`` (``-D log 256``) to
+    a bound in nats to bound the discrete 8-bit log-likelihood.
+    """
+    rng = np.random.default_rng(seed)
+    x = np.asarray(x_uint8, dtype="float32")
+    return ((x + rng.uniform(size=x.shape)) / 256.0).astype("float32")
