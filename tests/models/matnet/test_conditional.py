@@ -109,7 +109,10 @@ def test_conditional_config_and_keras_file_round_trip(tmp_path):
     config = model.get_config()
     assert ConditionalMatNet.from_config(config).get_config() == config
     model.compile(optimizer="adam")
-    model.fit(x, masks, batch_size=8, epochs=1, verbose=0)
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices({"x": x, "mask": masks}).batch(4)  # (x, mask) as a dict
+    model.fit(data, epochs=1, verbose=0, shuffle=False)
     path = tmp_path / "cmatnet.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)

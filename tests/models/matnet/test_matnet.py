@@ -135,6 +135,9 @@ def test_keras_file_round_trip_keeps_the_elbo(tmp_path, tiny_binary):
     assert type(loaded) is MatNet
     np.testing.assert_allclose(loaded.elbo(tiny_binary, seed=7), model.elbo(tiny_binary, seed=7), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(loaded.cluster(tiny_binary[:4]), model.cluster(tiny_binary[:4]), atol=1e-5)
+    model.save_to_preset(tmp_path / "preset")
+    from_preset = MatNet.from_preset(str(tmp_path / "preset"))
+    np.testing.assert_allclose(from_preset.elbo(tiny_binary, seed=7), model.elbo(tiny_binary, seed=7), rtol=1e-5, atol=1e-4)
 
 
 def test_saved_model_export(tmp_path, tiny_binary):
