@@ -37,8 +37,9 @@ def reparameterized_sample(loc, scale, seed, temperature=1.0):
         A tensor shaped like `loc`.
     """
     eps = keras.random.normal(ops.shape(loc), dtype=loc.dtype, seed=seed)
-    if temperature != 1.0:
-        scale = scale * temperature
+    # `temperature` may be a tensor (the SavedModel's `sample` endpoint).
+    if not (isinstance(temperature, (int, float)) and temperature == 1.0):
+        scale = scale * ops.cast(temperature, scale.dtype)
     return loc + scale * eps
 
 
