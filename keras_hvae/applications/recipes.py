@@ -26,6 +26,7 @@ class Recipe:
         steps_per_epoch: optional cap.
         iwae_samples: k of the IWAE score.
         eval_limit: number of test examples scored (None: all).
+        iwae_limit: number of those scored with the IWAE bound (None: all).
         callbacks: `() -> list` of extra Keras callbacks.
         metadata: dataset, split, paper reference, notes for metadata.json.
     """
@@ -39,6 +40,7 @@ class Recipe:
     steps_per_epoch: Optional[int] = None
     iwae_samples: int = 1000
     eval_limit: Optional[int] = None
+    iwae_limit: Optional[int] = None
     callbacks: Optional[Callable] = None
     metadata: dict = dataclasses.field(default_factory=dict)
 
@@ -97,6 +99,7 @@ def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=No
         x_test=recipe.test_data(),
         iwae_samples=iwae_samples or recipe.iwae_samples,
         eval_limit=eval_limit if eval_limit is not None else recipe.eval_limit,
+        iwae_limit=recipe.iwae_limit,
         metadata=meta,
         verbose=verbose,
     )

@@ -18,7 +18,8 @@ import keras
 import numpy as np
 
 
-def evaluate_bounds(model, x_test, iwae_samples=1000, batch_size=100, chunk_size=None, limit=None, progress=True):
+def evaluate_bounds(model, x_test, iwae_samples=1000, batch_size=100, chunk_size=None, limit=None,
+                    iwae_limit=None, progress=True):
     """Test-split bounds in nats per example.
 
     Args:
@@ -27,29 +28,39 @@ def evaluate_bounds(model, x_test, iwae_samples=1000, batch_size=100, chunk_size
         iwae_samples: k of the importance-weighted bound.
         batch_size: examples per pass.
         chunk_size: importance samples per pass (default: min(k, 100)).
-        limit: evaluate on the first `limit` examples only.
-        progress: show a Keras progress bar.
+        limit: score the first `limit` examples only (ELBO and IWAE).
+        iwae_limit: compute the IWAE bound on the first `iwae_limit` of
+            those only (k passes per example are costly on a CPU).
+        progress: show Keras progress bars.
 
     Returns:
-        dict with `test_elbo`, `test_iwae` (`{"num_samples": k, "value": ...}`),
-        `test_bits_per_dim`, `num_test_examples`.
+        dict with `test_elbo`, `test_iwae` (`{"num_samples": k, "value": ...,
+        "num_examples": n}`), `test_bits_per_dim`, `num_test_examples`.
     """
     x_test = np.asarray(x_test if limit is None else x_test[:limit])
     chunk = chunk_size or min(iwae_samples, 100)
     n = len(x_test)
-    bar = keras.utils.Progbar(n, unit_name="example") if progress else None
+    n_iwae = n if iwae_limit is None else min(n, int(iwae_limit))
     elbos, iwaes = [], []
-    for start in range(0, n, batch_size):
-        xb = x_test[start:start + batch_size]
+    bar = keras.utils.Progbar(n, unit_name="example") if progress else None
+    for start in range(0, n, max(batch_size, 500)):
+        xb = x_test[start:start + max(batch_size, 500)]
         elbos.append(model.elbo(xb))
+        if bar is not None:
+            bar.add(len(xb))
+    bar = keras.utils.Progbar(n_iwae, unit_name="example") if progress else None
+    for start in range(0, n_iwae, batch_size):
+        xb = x_test[start:min(start + batch_size, n_iwae)]
         iwaes.append(model.iwae_bound(xb, iwae_samples, chunk_size=chunk))
         if bar is not None:
             bar.add(len(xb))
-    elbo = float(np.mean(np.concatenate(elbos)))
+    elbo_all = np.concatenate(elbos)
+    elbo = float(np.mean(elbo_all))
     iwae = float(np.mean(np.concatenate(iwaes)))
     return {
         "test_elbo": elbo,
-        "test_iwae": {"num_samples": int(iwae_samples), "value": iwae},
+        "test_iwae": {"num_samples": int(iwae_samples), "value": iwae, "num_examples": int(n_iwae),
+                      "elbo_on_the_same_examples": float(np.mean(elbo_all[:n_iwae]))},
         "test_bits_per_dim": float(-elbo / (model.num_data_dims * math.log(2))),
         "num_test_examples": int(n),
     }
@@ -68,6 +79,7 @@ def train_and_save(
     x_test=None,
     iwae_samples=1000,
     eval_limit=None,
+    iwae_limit=None,
     metadata=None,
     verbose=1,
 ):
@@ -87,6 +99,7 @@ def train_and_save(
         x_test: numpy test inputs for the scores (None: no scores).
         iwae_samples: k for the IWAE score.
         eval_limit: evaluate on the first `eval_limit` test examples.
+        iwae_limit: compute the IWAE score on the first `iwae_limit` only.
         metadata: extra preset metadata (dataset, split, recipe, paper).
         verbose: Keras verbosity (1: progress bar).
 
@@ -113,6 +126,7 @@ def train_and_save(
         steps_per_epoch=steps_per_epoch,
         callbacks=all_callbacks,
         verbose=verbose,
+        shuffle=False,  # datasets shuffle themselves (seeded, every epoch)
     )
     for key, values in fit.history.items():
         history.setdefault(key, []).extend(float(v) for v in values)
@@ -125,7 +139,7 @@ def train_and_save(
                  "final_train_loss": history.get("loss", [None])[-1]})
     if x_test is not None:
         meta["scores"] = evaluate_bounds(model, x_test, iwae_samples=iwae_samples, limit=eval_limit,
-                                         progress=verbose > 0)
+                                         iwae_limit=iwae_limit, progress=verbose > 0)
     preset_dir = out_dir / "preset"
     if preset_dir.exists():
         shutil.rmtree(preset_dir)
