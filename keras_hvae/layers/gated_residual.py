@@ -19,6 +19,7 @@ All inner layers are weight-normalised (see ``weight_norm.py``).
 import random
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_hvae.layers.weight_norm import (
@@ -52,6 +53,20 @@ def _get_activation(activation):
     if activation == "concat_elu":
         return concat_elu, 2
     return keras.activations.get(activation), 1
+
+
+def _int_or_pair(value, name):
+    """An int, or a `(height, width)` pair of ints (lists become tuples)."""
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    pair = tuple(int(v) for v in value)
+    if len(pair) != 2:
+        raise ValueError(f"`{name}` must be an int or a pair (height, width) of ints, got {value!r}.")
+    return pair
+
+
+def _as_pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
 
 
 def _serialize_activation(activation):
@@ -179,10 +194,11 @@ class GatedResidualBlock(_GatedResidualBase):
             **kwargs,
         )
         self.filters = int(filters)
-        self.kernel_size = int(kernel_size)
-        self.stride = int(stride)
-        if self.stride < 1:
+        self.kernel_size = _int_or_pair(kernel_size, "kernel_size")
+        self.stride = _int_or_pair(stride, "stride")
+        if min(_as_pair(self.stride)) < 1:
             raise ValueError(f"`stride` must be >= 1, got {stride}.")
+        self._strided = _as_pair(self.stride) != (1, 1)
         self.transpose = bool(transpose)
         conv1_cls = WeightNormConv2DTranspose if self.transpose else WeightNormConv2D
         self.conv1 = conv1_cls(
@@ -216,10 +232,10 @@ class GatedResidualBlock(_GatedResidualBase):
             self.aux_projection = WeightNormConv2D(self.filters, 1, name="aux_projection")
             self.aux_projection.build(self._activated_shape(aux_shape))
         self.conv2.build(self._activated_shape(c1_shape))
-        if self.stride == 1 and inputs_shape[-1] == self.filters:
+        if not self._strided and inputs_shape[-1] == self.filters:
             self.shortcut = None
         else:
-            if self.stride == 1:
+            if not self._strided:
                 self.shortcut = WeightNormConv2D(self.filters, 1, name="shortcut")
             elif self.transpose:
                 self.shortcut = WeightNormConv2DTranspose(
@@ -258,7 +274,15 @@ class GatedResidualBlock(_GatedResidualBase):
             return ops.repeat(ops.repeat(a, fh, axis=1), fw, axis=2)
         return a
 
-    def call(self, inputs, aux=None, training=None):
+    def _output_mask(self, input_mask, output_mask):
+        if output_mask is None and input_mask is not None and not self._strided:
+            return input_mask
+        return output_mask
+
+    def call(self, inputs, aux=None, training=None, input_mask=None, output_mask=None):
+        output_mask = self._output_mask(input_mask, output_mask)
+        if input_mask is not None:
+            inputs = inputs * ops.cast(input_mask, inputs.dtype)
         c1 = self.conv1(self.activation(inputs))
         if aux is not None:
             if self.aux_projection is None:
@@ -268,9 +292,14 @@ class GatedResidualBlock(_GatedResidualBase):
                 )
             c1 = c1 + self._resize_aux(self.aux_projection(self.activation(aux)))
         c1 = self._dropout(self.activation(c1), training)
+        if output_mask is not None:
+            c1 = c1 * ops.cast(output_mask, c1.dtype)
         out = self._gate(self.conv2(c1))
         residual = inputs if self.shortcut is None else self.shortcut(inputs)
-        return residual + out
+        out = residual + out
+        if output_mask is not None:
+            out = out * ops.cast(output_mask, out.dtype)
+        return out
 
     def compute_output_shape(self, inputs_shape, aux_shape=None):
         shape = self.conv1.compute_output_shape(self._activated_shape(inputs_shape))

@@ -153,11 +153,31 @@ def resample_levels(spec, num_layers):
     return spec
 
 
+def int_or_pair(value, name="value"):
+    """An int, or a `(height, width)` pair of ints (per-axis kernels and
+    strides, e.g. `(1, 5)` for sequences laid out as `(1, T)`)."""
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    pair = tuple(int(v) for v in value)
+    if len(pair) != 2:
+        raise ValueError(f"{name}: expected an int or a pair (height, width) of ints; got {value!r}.")
+    return pair
+
+
+def as_pair(value):
+    """`(v, v)` for an int, the pair itself otherwise."""
+    return (int(value), int(value)) if isinstance(value, (int, np.integer)) else tuple(value)
+
+
 def broadcast_levels(value, num_layers, name):
-    """An int (or a list of length L) as a list of L ints."""
+    """An int (or a list of length L) as a list of L entries.
+
+    Entries are ints, or `(height, width)` pairs for per-axis kernel sizes
+    and strides (lists of two ints, as JSON gives them back, become tuples).
+    """
     if isinstance(value, (int, np.integer)):
         return [int(value)] * num_layers
-    values = [int(v) for v in value]
+    values = [int_or_pair(v, name) for v in value]
     if len(values) != num_layers:
         raise ValueError(f"{name} must be an int or a list of {num_layers} ints (one per level); got {len(values)} values.")
     return values

@@ -48,8 +48,18 @@ def gaussian_params(layer, features, latent_type, min_scale):
     return loc, scale
 
 
-def gaussian_terms(z, q_loc, q_scale, p_loc, p_scale):
-    """Analytic `KL(q || p)` and `log p(z) - log q(z)` per example, (B,)."""
+def gaussian_terms(z, q_loc, q_scale, p_loc, p_scale, mask=None):
+    """Analytic `KL(q || p)` and `log p(z) - log q(z)` per example, (B,).
+
+    With `mask` (0/1, broadcastable to `z`, e.g. `(B, H, W, 1)` padding
+    masks of conv latents) both are summed over the unmasked entries only.
+    """
+    if mask is not None:
+        q, p = tfd.Normal(loc=q_loc, scale=q_scale), tfd.Normal(loc=p_loc, scale=p_scale)
+        mask = ops.cast(mask, z.dtype)
+        axes = list(range(1, len(z.shape)))
+        kl = ops.sum(tfd.kl_divergence(q, p) * mask, axis=axes)
+        return kl, ops.sum((p.log_prob(z) - q.log_prob(z)) * mask, axis=axes)
     q = diagonal_normal(q_loc, q_scale)
     p = diagonal_normal(p_loc, p_scale)
     return tfd.kl_divergence(q, p), p.log_prob(z) - q.log_prob(z)

@@ -45,6 +45,18 @@ the skip connections d_{i+1} -> f_i, so p(z_i | z_{i+1}) and p(x | z_1):
     BIVA  = bottom_up_latents=True,  deterministic_top_down=True
     LVAE+ = bottom_up_latents=False, deterministic_top_down=True
     LVAE  = bottom_up_latents=False, deterministic_top_down=False
+
+Other data (the text BIVA+LSTM of Appendix D, `keras_hvae.models.text`)
+reuse this code path through per-axis kernels and strides (`(1, k)` pairs
+over a `(1, T)` layout) and four hooks a subclass may override:
+`hierarchy_input_shape` (the grid the first block sees), `embed_inputs`
+(inputs -> feature map, plus optional padding masks), `make_output_head`
+and `observation_log_prob` (decoder output -> log p(x | z)). With masks
+(one `(B, H, W, 1)` 0/1 map per resolution, `masks[0]` at the input and
+`masks[i + 1]` at the output of level i) every block zeroes the masked
+positions before its convolutions and the KL terms and log-ratios of
+position-wise (conv) latents are summed over unmasked positions only, so
+padding never changes the bound of the unpadded part.
 """
 
 import math
@@ -55,6 +67,7 @@ from keras import ops
 
 from keras_hvae.layers import GatedResidualBlock, WeightNormConv2D
 from keras_hvae.models.biva import biva_architectures as archs
+from keras_hvae.models.biva.biva_architectures import as_pair, int_or_pair
 from keras_hvae.models.biva.anomaly import AnomalyScoreMixin
 from keras_hvae.models.biva.biva_layers import (
     gaussian_params,
@@ -79,15 +92,17 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
     Args:
         data_shape: `(H, W, C)` of one image.
         filters: kernels of each level's ResNet block (int or one per level).
-        kernel_sizes: kernel size of each level's block (int or list).
-        strides: stride of each level's block (int or list); the product
-            must divide H and W.
+        kernel_sizes: kernel size of each level's block (int or list; an
+            entry may be a `(kh, kw)` pair).
+        strides: stride of each level's block (int or list; an entry may be
+            a `(sh, sw)` pair); the product must divide H and W.
         latent_sizes: units (dense latents) or feature maps (conv latents)
             of z_1..z_L, bottom first; L = `len(latent_sizes)`. With
             bottom-up latents both halves z^BU_i and z^TD_i have this size.
         layers_per_block: M, gated residual layers per ResNet block.
         latent_type: "dense" (binary images) or "conv" (natural images).
-        latent_kernel_size: kernel size of the convolutional latent heads.
+        latent_kernel_size: kernel size of the convolutional latent heads
+            (int or `(kh, kw)`).
         bottom_up_latents: use the stochastic bottom-up path (BIVA).
         deterministic_top_down: use the deterministic top-down path.
         q_dropout: dropout in the deterministic layers of the inference
@@ -135,8 +150,7 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         if L < 1:
             raise ValueError("BIVA needs at least one latent layer (latent_sizes is empty).")
         data_shape = tuple(int(d) for d in data_shape)
-        if len(data_shape) != 3:
-            raise ValueError(f"data_shape must be (H, W, C); got {data_shape}.")
+        grid = self.hierarchy_input_shape(data_shape)
         super().__init__(
             data_shape=data_shape,
             latent_layer_names=[str(i + 1) for i in range(L)],
@@ -150,7 +164,7 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         if latent_type not in ("dense", "conv"):
             raise ValueError(f"latent_type must be 'dense' or 'conv'; got {latent_type!r}.")
         self.latent_type = latent_type
-        self.latent_kernel_size = int(latent_kernel_size)
+        self.latent_kernel_size = int_or_pair(latent_kernel_size, "latent_kernel_size")
         self.bottom_up_latents = bool(bottom_up_latents)
         self.deterministic_top_down = bool(deterministic_top_down)
         self.q_dropout = float(q_dropout)
@@ -162,16 +176,17 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         self.num_classes = getattr(self, "num_classes", 0)
 
         # Spatial size at the input and output of every level.
-        h, w = data_shape[:2]
+        h, w = grid
         self.resolutions = []
         for i, s in enumerate(self.strides):
-            if h % s or w % s:
+            sh, sw = as_pair(s)
+            if h % sh or w % sw:
                 raise ValueError(
                     f"level {i + 1} has stride {s}, which does not divide its input size {(h, w)}; "
-                    f"the strides {self.strides} must divide data_shape {data_shape[:2]}."
+                    f"the strides {self.strides} must divide {tuple(grid)} (from data_shape {data_shape})."
                 )
-            self.resolutions.append(((h, w), (h // s, w // s)))
-            h, w = h // s, w // s
+            self.resolutions.append(((h, w), (h // sh, w // sw)))
+            h, w = h // sh, w // sw
 
         M = self.layers_per_block
         base_seed = None if self.seed is None else int(self.seed) * 7919
@@ -202,7 +217,7 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
                         out_filters,
                         kernel_size=self.kernel_sizes[i],
                         stride=self.strides[i] if j == 0 else 1,
-                        transpose=j == 0 and self.strides[i] > 1,
+                        transpose=j == 0 and as_pair(self.strides[i]) != (1, 1),
                         dropout=self.p_dropout,
                         activation=activation,
                         seed=block_seed(10_000 + i * M + j),
@@ -227,8 +242,32 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
                 self.p_projections.append(projection_layer(spatial, self.filters[i], f"p_proj_z{i + 1}"))
                 if self.bottom_up_latents and i < L - 1:
                     self.bu_projections.append(projection_layer(spatial, self.filters[i], f"bu_proj_z{i + 1}"))
-        channels = int(data_shape[-1])
-        self.output_head = WeightNormConv2D(self.likelihood.num_params(channels), 1, name="output_head")
+        self.output_head = self.make_output_head()
+
+    # ---------------------------------------------------------------- hooks
+    def hierarchy_input_shape(self, data_shape):
+        """`(H, W)` of the feature map the first block reads (called before
+        the base constructor). Images: `data_shape` must be `(H, W, C)`."""
+        if len(data_shape) != 3:
+            raise ValueError(f"data_shape must be (H, W, C); got {data_shape}.")
+        return data_shape[:2]
+
+    def embed_inputs(self, x, training=False):
+        """`(features, masks)`: the feature map the bottom-up path starts
+        from and the padding masks per resolution (None: nothing masked)."""
+        return x, None
+
+    def make_output_head(self):
+        """The layer mapping the last generative features to `params`."""
+        return WeightNormConv2D(self.likelihood.num_params(int(self.data_shape[-1])), 1, name="output_head")
+
+    def observation_log_prob(self, params, x, training=False, seed=None):
+        """log p(x | z) per example, (B,), from the decoder output `params`."""
+        return self.likelihood.log_prob(params, x)
+
+    @staticmethod
+    def _mask(masks, k):
+        return None if masks is None else masks[k]
 
     # ------------------------------------------------------------ structure
     @classmethod
@@ -311,11 +350,14 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         """
         gen = self._seed(seed)
         L, M = self.num_layers, self.layers_per_block
-        h = x
+        h, masks = self.embed_inputs(x, training=training)
         features, q_bu, z_bu = [], [], []
         for i in range(L):
             for j in range(M):
-                h = self._bu_block(i, j)(h, training=training)
+                out_mask = self._mask(masks, i + 1 if j == M - 1 else i)
+                h = self._bu_block(i, j)(
+                    h, training=training, input_mask=self._mask(masks, i), output_mask=out_mask
+                )
             features.append(h)
             if i < L - 1 and self.bottom_up_latents:
                 loc, scale = self._head(self.q_bu_heads[i], h)
@@ -326,9 +368,9 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
                 zmap = latent_to_map(proj, z, self.resolutions[i][1], self.filters[i], self.latent_type)
                 h = ops.concatenate([h, ops.cast(zmap, h.dtype)], axis=-1)
         q_top = self._head(self.q_top_head, features[-1])
-        return {"features": features, "q_bu": q_bu, "z_bu": z_bu, "q_top": q_top}
+        return {"features": features, "q_bu": q_bu, "z_bu": z_bu, "q_top": q_top, "masks": masks}
 
-    def _generative_block(self, i, z, skips, y, training):
+    def _generative_block(self, i, z, skips, y, training, masks=None):
         """f_i: z_{i+1} (and d_{i+1}) -> d_i, returning every layer's output."""
         if self.latent_type == "dense":
             z = with_labels(z, y)
@@ -339,7 +381,13 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         hidden = []
         for j in range(self.layers_per_block):
             aux = skips[j] if skips is not None else None
-            h = self._p_block(i, j)(h, aux=aux, training=training)
+            h = self._p_block(i, j)(
+                h,
+                aux=aux,
+                training=training,
+                input_mask=self._mask(masks, i + 1 if j == 0 else i),
+                output_mask=self._mask(masks, i),
+            )
             hidden.append(h)
         return h, hidden
 
@@ -374,6 +422,7 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         """
         gen = self._seed(seed)
         L = self.num_layers
+        masks = state.get("masks") if state is not None else None
         # prior_layers is a Python int, or a scalar tensor (SavedModel
         # endpoint): then both draws are made and one is selected per level.
         dynamic = state is not None and not isinstance(prior_layers, (int, np.integer))
@@ -400,7 +449,9 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         if need_posterior:
             q_loc, q_scale = state["q_top"]
             z_post = self._draw(q_loc, q_scale, gen, use_mean)
-            kl_post, lr_post = gaussian_terms(z_post, q_loc, q_scale, ops.zeros_like(q_loc), ops.ones_like(q_loc))
+            kl_post, lr_post = gaussian_terms(
+                z_post, q_loc, q_scale, ops.zeros_like(q_loc), ops.ones_like(q_loc), mask=self._mask(masks, L)
+            )
             zero = ops.zeros_like(kl_post)
         if need_prior:
             if use_mean:
@@ -416,7 +467,7 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
             if need_posterior:
                 log_ratio = add(log_ratio, select(L - 1, zero, lr_post))
         kl_td[L - 1], kl_bu[L - 1], codes[L - 1] = kl, zero, z
-        d, skips = self._generative_block(L - 1, z, None, y, training)
+        d, skips = self._generative_block(L - 1, z, None, y, training, masks)
 
         # ---- levels L-1 .. 1
         for i in reversed(range(L - 1)):
@@ -431,10 +482,11 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
                 features = ops.concatenate([state["features"][i], ops.cast(d, state["features"][i].dtype)], axis=-1)
                 q_td = self._head(self.q_td_heads[i], features)
                 z_td_post = self._draw(*q_td, gen, use_mean)
-                kl_td_post, lr = gaussian_terms(z_td_post, *q_td, *p_td)
+                level_mask = self._mask(masks, i + 1)
+                kl_td_post, lr = gaussian_terms(z_td_post, *q_td, *p_td, mask=level_mask)
                 if self.bottom_up_latents:
                     z_bu_post = state["z_bu"][i]
-                    kl_bu_post, lr_bu = gaussian_terms(z_bu_post, *state["q_bu"][i], *p_bu)
+                    kl_bu_post, lr_bu = gaussian_terms(z_bu_post, *state["q_bu"][i], *p_bu, mask=level_mask)
                     lr = lr + lr_bu
                 else:
                     kl_bu_post = zero
@@ -453,7 +505,7 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
             z = ops.concatenate([z_bu, z_td], axis=-1) if self.bottom_up_latents else z_td
             codes[i] = z
             d, skips = self._generative_block(
-                i, z, skips if self.deterministic_top_down else None, y, training
+                i, z, skips if self.deterministic_top_down else None, y, training, masks
             )
         params = ops.cast(self.output_head(ops.elu(d)), "float32")
         if log_ratio is None:
@@ -480,7 +532,7 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         out = self.top_down(
             state, prior_layers=prior_layers, seed=gen, training=training, y=y, use_mean=use_mean
         )
-        out["log_px"] = self.likelihood.log_prob(out["params"], x)
+        out["log_px"] = self.observation_log_prob(out["params"], x, training=training, seed=gen)
         return out
 
     # ------------------------------------------------------------- core API
