@@ -32,7 +32,7 @@ register_recipe(
         test_data=mnist_data.test_digits,
         epochs=8,
         iwae_samples=1000,
-        iwae_limit=500,
+        iwae_limit=100,
         metadata=dict(
             mnist_data.MNIST_METADATA,
             description="BIVA L=6 (paper's binary-image structure) at CPU width on dynamically binarised MNIST",

@@ -30,7 +30,7 @@ register_recipe(
         test_data=mnist_data.test_digits,
         epochs=6,
         iwae_samples=1000,
-        iwae_limit=500,
+        iwae_limit=100,
         metadata=dict(
             mnist_data.MNIST_METADATA,
             description="Convolutional MatNet (paper's MNIST structure) at CPU width on dynamically binarised MNIST",
