@@ -110,6 +110,9 @@ def build(policy, seed=0, **overrides):
     keras.mixed_precision.set_global_policy(policy)
     try:
         model = BIVA.from_architecture("binary_28x28", seed=seed, **overrides)
+        # Build while the policy is active: the gated blocks create their
+        # shortcut convolutions in build(), under the policy of that moment.
+        model.build()
         model.compile(optimizer=keras.optimizers.Adamax(2e-3))
     finally:
         keras.mixed_precision.set_global_policy("float32")

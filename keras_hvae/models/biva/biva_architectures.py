@@ -15,6 +15,11 @@ latents).
 | `natural_32x32` | App. C, CIFAR-10 / ImageNet32 | 15 | 96x5x5 (stride 2), 96x3x3, nets 11 and 15 stride 2 | conv 38, 36, ..., 10 |
 | `natural_64x64` | App. C, CelebA 64x64 | 20 | 64x7x7 and 64x5x5 (stride 2 each), 64x3x3 to net 11 (stride 2), 128x3x3 to net 20 (stride 2) | conv 20, 19, ..., 1 |
 
+Appendix C says the kernels of the convolutional latent layers are "defined
+similarly to the dimension of the subsequent output after striding"; we
+read this as "same"-padded convolutions at the resolution of the level's
+output and use 3x3 kernels (`latent_kernel_size`, an override).
+
 `resample_levels(spec, num_layers)` stretches an architecture to another
 depth (used for the LVAE+ L=29 ablation of Table 1): the first and last
 levels are kept, every strided level moves to the proportional position,

@@ -297,10 +297,10 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         if variant is None:
             variant = cls.default_variant
         spec.update(archs.get_variant(variant))
+        if isinstance(overrides.get("latent_sizes"), (int, np.integer)):
+            overrides["latent_sizes"] = [int(overrides["latent_sizes"])] * len(spec["latent_sizes"])
         spec.update(overrides)
         L = len(spec["latent_sizes"])
-        if isinstance(spec["latent_sizes"], int):
-            raise ValueError("latent_sizes given as an int needs num_layers.")
         for key in ("filters", "kernel_sizes", "strides"):
             spec[key] = archs.broadcast_levels(spec[key], L, key)
         return cls(**spec)

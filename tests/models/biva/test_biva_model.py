@@ -39,6 +39,8 @@ def test_paper_configuration_is_built_lazily():
     assert LVAE.from_architecture("natural_32x32").variant == "lvae"
     assert BIVA.from_architecture("natural_32x32", variant="lvae+").variant == "lvae+"
     assert LVAE(deterministic_top_down=True).variant == "lvae+"
+    two = BIVA.from_architecture("binary_28x28", latent_sizes=4, num_layers=2, filters=8)
+    assert two.latent_sizes == [4, 4] and two.strides == [2, 2] and two.filters == [8, 8]
 
 
 @pytest.mark.parametrize("variant", ["biva", "lvae", "lvae+"])
