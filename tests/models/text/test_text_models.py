@@ -1,0 +1,158 @@
+"""BIVA+LSTM, the non-autoregressive text BIVA and the baselines: padding,
+masking, generation, round trips."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_hvae.models.text import BIVALSTM, Vocabulary
+from keras_hvae.models.text.vocabulary import EOS_ID, PAD_ID
+from tests.models.text.conftest import BUILDERS, tiny_biva_lstm
+
+
+@pytest.mark.backend_suite
+@pytest.mark.parametrize("kind", ["biva_lstm", "rnn_vae"])
+def test_padded_and_unpadded_sentences_have_the_same_bound(kind, vocab, sentences):
+    """Strings are padded to the batch's longest sentence; the same batch
+    padded to the model's full length gives the same seeded bounds, and a
+    sentence alone (its own length) the same bound as in the batch."""
+    model = BUILDERS[kind](vocab)
+    model.initialize(model.tokenize(sentences))
+    short = model.elbo(sentences, seed=3)
+    full_ids = model.tokenize(sentences, pad_to=model.sequence_length)
+    assert full_ids.shape[1] == model.sequence_length > model.tokenize(sentences[:3]).shape[1]
+    np.testing.assert_allclose(model.elbo(full_ids, seed=3), short, rtol=1e-4, atol=1e-3)
+    # a sentence alone, at its own length: the same posterior means as in the batch
+    batch_codes, alone_codes = model.encode(full_ids), model.encode([sentences[2]])
+    for alone, batch in zip(alone_codes, batch_codes):
+        if alone.ndim == 4:  # (1, 1, T_level, C): compare the positions the short row has
+            alone, batch = alone[..., : alone.shape[2], :], batch[..., : alone.shape[2], :]
+        np.testing.assert_allclose(alone[0], batch[2], atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["biva_lstm", "biva_text", "rnn_vae", "lstm_lm"])
+def test_tokens_after_the_end_do_not_change_the_bound(kind, vocab, sentences):
+    model = BUILDERS[kind](vocab)
+    ids = model.tokenize(sentences, pad_to=model.sequence_length)
+    changed = ids.copy()
+    rng = np.random.default_rng(0)
+    for row in changed:
+        end = int(np.argmax(row == EOS_ID))
+        row[end + 1 :] = rng.integers(4, vocab.size, size=len(row) - end - 1)
+    assert (changed != ids).any()
+    np.testing.assert_allclose(model.elbo(changed, seed=5), model.elbo(ids, seed=5), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.backend_suite
+@pytest.mark.parametrize("kind", ["biva_lstm", "biva_text", "rnn_vae", "lstm_lm"])
+def test_generation_returns_vocabulary_words_only(kind, vocab):
+    model = BUILDERS[kind](vocab)
+    samples = model.generate(4, seed=0)
+    assert len(samples) == 4 and all(isinstance(s, str) for s in samples)
+    words = {w for s in samples for w in s.split()}
+    assert words <= set(vocab.words), words - set(vocab.words)
+    assert model.generate(4, seed=0) == samples
+    ids = model.sample(4, seed=1)
+    assert ids.shape == (4, model.sequence_length) and not np.isin(ids, [0, 1, 2]).any()
+
+
+def test_uses_of_a_latent_text_model(vocab, sentences):
+    model = tiny_biva_lstm(vocab)
+    rec = model.reconstruct(sentences[:2])
+    path = model.interpolate(sentences[0], sentences[1], num_steps=4)
+    assert len(rec) == 2 and len(path) == 4
+    assert all(set(s.split()) <= set(vocab.words) for s in rec + path)
+    scores = model.evaluate_text(sentences, batch_size=4)
+    assert scores["nll"] > scores["kl"] > 0 and len(scores["kl_per_layer"]) == 3
+    assert scores["num_words"] == sum(len(s.split()) + 1 for s in sentences)
+    assert np.isclose(np.log(scores["perplexity"]), scores["nats_per_word"])
+    assert model.iwae_bound(sentences[:2], num_samples=3).shape == (2,)
+    with pytest.raises(ValueError, match="at most 14 words"):
+        model.elbo([" ".join(["the"] * 20)])
+    with pytest.raises(ValueError, match="list of sentences"):
+        model.elbo("the cat")
+
+
+def test_free_bits_budget_is_spread_over_the_layers(vocab):
+    model = tiny_biva_lstm(vocab, free_bits_budget=30.0)
+    assert model.free_bits == 10.0 and model.current_free_bits == 10.0
+    assert BUILDERS["rnn_vae"](vocab, free_bits_budget=30.0).free_bits == 30.0
+
+
+@pytest.mark.parametrize("kind", ["biva_lstm", "biva_text", "rnn_vae", "lstm_lm"])
+def test_config_round_trip(kind, vocab):
+    model = BUILDERS[kind](vocab, free_bits=1.5)
+    config = json.loads(json.dumps(keras.saving.serialize_keras_object(model)))
+    twin = keras.saving.deserialize_keras_object(config)
+    assert type(twin) is type(model) and twin.get_config() == model.get_config()
+    assert twin.vocabulary == vocab and twin.free_bits == 1.5
+
+
+@pytest.mark.parametrize("kind", ["biva_lstm", "rnn_vae"])
+def test_keras_and_preset_round_trips(kind, vocab, sentences, tmp_path):
+    model = BUILDERS[kind](vocab, free_bits=1.5)
+    model.initialize(model.tokenize(sentences))
+    model.free_bits_variable.assign(0.75)
+    expected = model.elbo(sentences, seed=2)
+    if kind == "biva_lstm":
+        path = tmp_path / "model.keras"
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+    else:
+        model.save_to_preset(tmp_path / "preset")
+        assert (tmp_path / "preset" / "assets" / "vocabulary.txt").read_text().split() == vocab.words
+        loaded = type(model).from_preset(tmp_path / "preset")
+    np.testing.assert_allclose(loaded.elbo(sentences, seed=2), expected, rtol=1e-5)
+    assert loaded.current_free_bits == 0.75 and loaded.vocabulary == vocab
+
+
+def test_preset_asset_is_checked(vocab, tmp_path):
+    from keras_hvae.applications.preset_io import PresetError
+
+    model = tiny_biva_lstm(vocab)
+    model.save_to_preset(tmp_path)
+    (tmp_path / "assets" / "vocabulary.txt").write_text("just\nthree\nwords\n")
+    with pytest.raises(PresetError, match="tokens"):
+        BIVALSTM.from_preset(tmp_path)
+
+
+def test_biva_lstm_is_biva_over_positions(vocab):
+    model = tiny_biva_lstm(vocab)
+    assert model.sequence_length == 16 and model.length_multiple == 4
+    assert model.resolutions == [((1, 16), (1, 16)), ((1, 16), (1, 8)), ((1, 8), (1, 4))]
+    assert model.kernel_sizes == [(1, 3)] * 3 and model.latent_shape(2) == (1, 4, 2)
+    assert model.variant == "biva"
+    lvae = tiny_biva_lstm(vocab, bottom_up_latents=False, deterministic_top_down=False)
+    assert lvae.variant == "lvae"
+    assert lvae.elbo(["the cat sat ."]).shape == (1,)
+    with pytest.raises(ValueError, match="along the sequence"):
+        tiny_biva_lstm(vocab, strides=[(2, 1), 1, 1])
+
+
+def test_ids_are_validated(vocab):
+    model = tiny_biva_lstm(vocab)
+    with pytest.raises(ValueError, match=r"\[0, "):
+        model.elbo(np.array([[vocab.size, EOS_ID]]))
+    with pytest.raises(ValueError, match="shape"):
+        model.elbo(np.array([4, 5, EOS_ID]))
+    ids = np.array([[4, 5, EOS_ID] + [PAD_ID] * 30])  # longer than T, only padding beyond
+    assert model.elbo(ids).shape == (1,)
+
+
+def test_savedmodel_export_takes_ids(vocab, sentences, tmp_path):
+    from tests.conftest import require_tensorflow
+
+    require_tensorflow()
+    import tensorflow as tf
+
+    model = tiny_biva_lstm(vocab)
+    ids = model.tokenize(sentences)
+    assert model.export(str(tmp_path), verbose=False) == ["elbo", "sample", "encode"]
+    reloaded = tf.saved_model.load(str(tmp_path))
+    bound = np.asarray(reloaded.elbo(tf.constant(ids)))
+    assert bound.shape == (len(sentences),) and np.isfinite(bound).all()
+    samples = np.asarray(reloaded.sample(tf.constant(3), tf.constant(1.0)))
+    assert samples.shape == (3, model.sequence_length)
+    assert set(vocab.decode(samples)[0].split()) <= set(vocab.words)
