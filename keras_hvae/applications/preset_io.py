@@ -116,8 +116,20 @@ def resolve_preset(preset):
     )
 
 
+def register_model_classes():
+    """Imports the model families so that their classes are registered."""
+    import importlib
+
+    for module in ("keras_hvae.models", "keras_hvae.models.biva", "keras_hvae.models.matnet", "keras_hvae.models.text"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+
+
 def load_preset(preset, load_weights=True, expected_class=None):
     """Builds the model of a preset and loads (and verifies) its weights."""
+    register_model_classes()
     directory = resolve_preset(preset)
     config = _read_json(directory / CONFIG_FILE, f"preset {preset!r}")
     metadata = _read_json(directory / METADATA_FILE, f"preset {preset!r}")
@@ -159,6 +171,8 @@ def save_preset(model, directory, metadata=None):
     directory.mkdir(parents=True, exist_ok=True)
     model.build()
     config = keras.saving.serialize_keras_object(model)
+    # A preset describes the model, not how it was compiled for training.
+    config.pop("compile_config", None)
     with open(directory / CONFIG_FILE, "w", encoding="utf-8") as f:
         json.dump(config, f, indent=2)
     weights = directory / WEIGHTS_FILE

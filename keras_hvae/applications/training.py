@@ -116,9 +116,20 @@ def train_and_save(
     out_dir.mkdir(parents=True, exist_ok=True)
     history_file = out_dir / "history.json"
     history = json.loads(history_file.read_text()) if (resume and history_file.exists()) else {}
+    state_file = out_dir / "run_state.json"
+    state = json.loads(state_file.read_text()) if (resume and state_file.exists()) else {}
     started = time.time()
+
+    class _WallClock(keras.callbacks.Callback):
+        """Persists the training wall-clock time after every epoch (resumable)."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            state["train_seconds"] = state.get("train_seconds_before", 0.0) + time.time() - started
+            state_file.write_text(json.dumps(state))
+
+    state["train_seconds_before"] = state.get("train_seconds", 0.0)
     all_callbacks = [keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)]
-    all_callbacks += list(callbacks)
+    all_callbacks += [_WallClock()] + list(callbacks)
     fit = model.fit(
         train_data,
         epochs=epochs,
@@ -131,11 +142,11 @@ def train_and_save(
     for key, values in fit.history.items():
         history.setdefault(key, []).extend(float(v) for v in values)
     history_file.write_text(json.dumps(history))
-    wall = time.time() - started + float((metadata or {}).get("previous_wall_clock_seconds", 0.0))
+    wall = state.get("train_seconds", state["train_seconds_before"])
     meta = dict(metadata or {})
-    meta.pop("previous_wall_clock_seconds", None)
     steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     meta.update({"training_steps": steps, "epochs": epochs, "wall_clock_seconds": round(wall, 1),
+                 "wall_clock_note": "training time on the machine that ran the recipe (evaluation excluded)",
                  "final_train_loss": history.get("loss", [None])[-1]})
     if x_test is not None:
         meta["scores"] = evaluate_bounds(model, x_test, iwae_samples=iwae_samples, limit=eval_limit,

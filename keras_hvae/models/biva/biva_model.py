@@ -486,7 +486,12 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
                 kl_td_post, lr = gaussian_terms(z_td_post, *q_td, *p_td, mask=level_mask)
                 if self.bottom_up_latents:
                     z_bu_post = state["z_bu"][i]
-                    kl_bu_post, lr_bu = gaussian_terms(z_bu_post, *state["q_bu"][i], *p_bu, mask=level_mask)
+                    _, lr_bu = gaussian_terms(z_bu_post, *state["q_bu"][i], *p_bu, mask=level_mask)
+                    # z^BU_i was drawn before z_{>i}, and z_{>i} depends on it
+                    # (through the bottom-up path), so the closed-form
+                    # KL(q(z^BU_i) || p(z^BU_i | z_{>i})) at the sampled z_{>i}
+                    # is biased; the single-sample log q - log p is not.
+                    kl_bu_post = -lr_bu
                     lr = lr + lr_bu
                 else:
                     kl_bu_post = zero
