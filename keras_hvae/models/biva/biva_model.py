@@ -34,9 +34,13 @@ d_{i,M}, and
 
     z^TD_i ~ q(z^TD_i | [d~_{i,M}, d_{i,M}])
 
-The KL of level i is KL(q(z^BU_i) || p(z^BU_i | z_{>i})) +
-KL(q(z^TD_i) || p(z^TD_i | z_{>i})), analytic and conditional on the
-sampled parents.
+The KL term of level i is KL(q(z^BU_i) || p(z^BU_i | z_{>i})) +
+KL(q(z^TD_i) || p(z^TD_i | z_{>i})). The top-down part (and z_L) is the
+closed-form Gaussian KL given the sampled parents, which q draws first. The
+bottom-up part is the one-sample estimate log q(z^BU_i) - log p(z^BU_i | z_{>i})
+at the sample: z^BU_i is drawn before z_{>i}, and z_{>i} depends on it
+through the bottom-up path, so the closed form at the sampled z_{>i} would
+be biased.
 
 Ablations (Sec. 4.1): `bottom_up_latents=False` drops z^BU (the bottom-up
 path is deterministic, z_i = z^TD_i); `deterministic_top_down=False` drops

@@ -51,14 +51,15 @@ def test_shapes_through_every_path(variant, random_binary):
     L = model.num_layers
     assert model.elbo(x, seed=0).shape == (4,)
     kl = model.kl_per_layer(x, seed=0)
-    assert kl.shape == (4, L) and np.all(kl >= -1e-4)
+    assert kl.shape == (4, L) and np.all(np.isfinite(kl))
     split = model.kl_per_layer(x, seed=0, split=True)
     np.testing.assert_allclose(split["bottom_up"] + split["top_down"], kl, rtol=1e-4, atol=1e-3)
+    assert np.all(split["top_down"] >= -1e-4)  # closed form; bottom-up terms are one-sample estimates
     assert np.all(split["bottom_up"][:, -1] == 0)
     if variant != "biva":
         assert np.all(split["bottom_up"] == 0)
     else:
-        assert np.all(split["bottom_up"][:, :-1] > 0)
+        assert np.all(split["bottom_up"][:, :-1] != 0)
     codes = model.encode(x)
     halves = 2 if variant == "biva" else 1
     assert [c.shape for c in codes] == [(4, 6 * halves), (4, 4 * halves), (4, 2)]
