@@ -135,9 +135,8 @@ def fortunes_recipe(name, epochs=None, time_limit_s=None, steps_per_epoch=None, 
         train_data=lambda: text_dataset(
             data()["train"], TRAINING["batch_size"], length_multiple=multiple, bucket_boundaries=buckets
         ).repeat(),
-        validation_data=lambda: text_dataset(
-            data()["validation"], 500, shuffle=False, length_multiple=multiple, bucket_boundaries=buckets
-        ),
+        # not bucketed: batch means of equal-size batches average to the split's mean
+        validation_data=lambda: text_dataset(data()["validation"], 500, shuffle=False, length_multiple=multiple),
         test_data=lambda: data()["test"][:eval_limit] if eval_limit else data()["test"],
         epochs=int(epochs or TRAINING["epochs"]),
         steps_per_epoch=int(steps_per_epoch or TRAINING["steps_per_epoch"]),
