@@ -28,6 +28,8 @@ class Recipe:
         eval_limit: number of test examples scored (None: all).
         iwae_limit: number of those scored with the IWAE bound (None: all).
         callbacks: `() -> list` of extra Keras callbacks.
+        extra_scores: optional `(model) -> dict` of further held-out scores
+            (e.g. a classifier's test error) merged into `scores`.
         metadata: dataset, split, paper reference, notes for metadata.json.
     """
 
@@ -42,6 +44,7 @@ class Recipe:
     eval_limit: Optional[int] = None
     iwae_limit: Optional[int] = None
     callbacks: Optional[Callable] = None
+    extra_scores: Optional[Callable] = None
     metadata: dict = dataclasses.field(default_factory=dict)
 
 
@@ -100,6 +103,7 @@ def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=No
         iwae_samples=iwae_samples or recipe.iwae_samples,
         eval_limit=eval_limit if eval_limit is not None else recipe.eval_limit,
         iwae_limit=recipe.iwae_limit,
+        extra_scores=recipe.extra_scores,
         metadata=meta,
         verbose=verbose,
     )

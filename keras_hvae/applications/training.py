@@ -80,6 +80,7 @@ def train_and_save(
     iwae_samples=1000,
     eval_limit=None,
     iwae_limit=None,
+    extra_scores=None,
     metadata=None,
     verbose=1,
 ):
@@ -100,6 +101,8 @@ def train_and_save(
         iwae_samples: k for the IWAE score.
         eval_limit: evaluate on the first `eval_limit` test examples.
         iwae_limit: compute the IWAE score on the first `iwae_limit` only.
+        extra_scores: optional `(model) -> dict` of further test scores,
+            merged into `metadata["scores"]`.
         metadata: extra preset metadata (dataset, split, recipe, paper).
         verbose: Keras verbosity (1: progress bar).
 
@@ -151,6 +154,8 @@ def train_and_save(
     if x_test is not None:
         meta["scores"] = evaluate_bounds(model, x_test, iwae_samples=iwae_samples, limit=eval_limit,
                                          iwae_limit=iwae_limit, progress=verbose > 0)
+    if extra_scores is not None:
+        meta.setdefault("scores", {}).update(extra_scores(model))
     preset_dir = out_dir / "preset"
     if preset_dir.exists():
         shutil.rmtree(preset_dir)

@@ -52,6 +52,34 @@ def test_recipe_trains_into_a_preset_with_scores(tmp_path):
     assert loaded.count_params() == on_disk["parameters"]
 
 
+def test_extra_scores_are_merged_into_the_preset_scores(tmp_path):
+    import dataclasses
+
+    seen = []
+
+    def extra(model):
+        seen.append(model)
+        return {"test_error": 0.25}
+
+    recipe = dataclasses.replace(tiny_recipe(), epochs=1, extra_scores=extra)
+    preset_dir, _ = run_recipe(recipe, tmp_path / "run", verbose=0)
+    scores = json.loads((preset_dir / "metadata.json").read_text())["scores"]
+    assert scores["test_error"] == 0.25 and "test_elbo" in scores
+    assert len(seen) == 1 and isinstance(seen[0], LinearGaussianVAE)
+
+
+def test_the_semi_supervised_recipe_uses_100_balanced_labels():
+    from keras_hvae.models.biva.biva_recipes import ssl_labelled_indices
+
+    recipe = get_recipe("biva_ssl_mnist100")
+    assert recipe.extra_scores is not None and recipe.steps_per_epoch * recipe.epochs == 3000
+    y = np.repeat(np.arange(10), 50)
+    idx = ssl_labelled_indices(y)
+    assert len(idx) == 100 and len(set(idx)) == 100
+    np.testing.assert_array_equal(np.bincount(y[idx]), np.full(10, 10))
+    np.testing.assert_array_equal(idx, ssl_labelled_indices(y))  # seeded
+
+
 def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     run_recipe(tiny_recipe(), tmp_path / "run", epochs=2, verbose=0)
     with pytest.raises(FileExistsError, match="--resume"):
