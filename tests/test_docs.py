@@ -29,3 +29,15 @@ def test_pages_have_no_unclosed_code_fences():
     for page in PAGES:
         fences = re.findall(r"^```", page.read_text(encoding="utf-8"), re.M)
         assert len(fences) % 2 == 0, page
+
+
+def test_relative_links_point_at_files_that_exist():
+    link = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+    missing = []
+    for page in PAGES:
+        for target in link.findall(page.read_text(encoding="utf-8")):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (page.parent / target).exists():
+                missing.append(f"{page.relative_to(ROOT)} -> {target}")
+    assert not missing, missing
