@@ -8,6 +8,7 @@ columns on the test split to OUT/NAME/text_scores.json.
     python applications/text_fortunes.py --out runs/text                  # full: < 1 h each
     python applications/text_fortunes.py --out runs/text --minutes 12     # shortened
     python applications/text_fortunes.py --recipe biva_lstm_fortunes --out runs/text --resume
+    python applications/text_fortunes.py --out runs --table                # the docs' table from finished runs
 
 Recipes: biva_lstm_fortunes, rnn_vae_fortunes, rnn_vae_free_bits_fortunes,
 lstm_lm_fortunes, biva_text_fortunes (see keras_hvae/models/text/text_recipes.py).
@@ -21,6 +22,24 @@ from pathlib import Path
 DEFAULT = ["biva_lstm_fortunes", "rnn_vae_fortunes", "rnn_vae_free_bits_fortunes"]
 
 
+def table(out, names):
+    """Table 7's columns of finished runs (OUT/NAME/preset/metadata.json) as markdown."""
+    lines = ["| model | parameters | steps | training time | -log p(x) <= | KL | perplexity <= |",
+             "|---|---|---|---|---|---|---|"]
+    for name in names:
+        meta_file = Path(out) / name / "preset" / "metadata.json"
+        if not meta_file.exists():
+            lines.append(f"| `{name}` | (no finished run in {meta_file.parent}) | | | | | |")
+            continue
+        meta = json.loads(meta_file.read_text())
+        t = meta["text_scores"]
+        lines.append(
+            f"| `{name}` | {meta['parameters'] / 1e6:.2f}M | {meta['training_steps']} | "
+            f"{meta['wall_clock_seconds'] / 60:.0f} min | {t['nll']:.2f} | {t['kl']:.2f} | {t['perplexity']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", action="append", help="recipe name (repeatable; default: %s)" % ", ".join(DEFAULT))
@@ -30,7 +49,11 @@ def main(argv=None):
     parser.add_argument("--steps-per-epoch", type=int, default=None, help="steps per epoch (default 100)")
     parser.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     parser.add_argument("--verbose", type=int, default=2)
+    parser.add_argument("--table", action="store_true", help="print the table of finished runs under --out and exit")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(args.out, args.recipe or DEFAULT))
+        return
 
     from keras_hvae.applications.recipes import run_recipe
     from keras_hvae.models.text.text_recipes import fortunes_recipe
