@@ -14,7 +14,7 @@ IMAGE_PRESETS = [n for n, m in SHIPPED.items() if m.get("dataset") == "binarized
 
 
 def test_the_readme_presets_are_shipped():
-    assert {"matnet_binarized_mnist"} <= set(SHIPPED), sorted(SHIPPED)
+    assert {"matnet_binarized_mnist", "biva_binarized_mnist"} <= set(SHIPPED), sorted(SHIPPED)
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
@@ -38,10 +38,15 @@ def test_shipped_elbo_reproduces_on_the_test_digits(name):
     scores = SHIPPED[name]["scores"]
     x = mnist_data.test_digits()[: scores["test_iwae"]["num_examples"]]
     recorded = scores["test_iwae"]["elbo_on_the_same_examples"]
-    measured = float(np.mean(model.elbo(x, seed=0)))
-    # one posterior sample per digit on the same digits: the Monte-Carlo error
-    # of the mean is well under 1.5 nats
-    assert abs(measured - recorded) < 1.5, (measured, recorded)
+    draws = np.stack([model.elbo(x, seed=s) for s in range(4)])  # (seeds, digits)
+    measured = float(draws.mean())
+    # The recorded value is one posterior sample per digit, so it carries the
+    # Monte-Carlo error of a one-sample mean over these digits; the measured
+    # one averages four. Both errors are estimated from the per-digit spread
+    # across seeds (large for BIVA's one-sample bottom-up KL terms).
+    se_one = float(np.sqrt(draws.var(axis=0, ddof=1).mean() / x.shape[0]))
+    tolerance = 4.0 * np.sqrt(se_one**2 + se_one**2 / len(draws)) + 0.05
+    assert abs(measured - recorded) < tolerance, (measured, recorded, tolerance)
     samples = model.sample(4, seed=0, mean=True)
     assert samples.shape == (4, 28, 28, 1) and 0.0 <= samples.min() and samples.max() <= 1.0
 
@@ -58,3 +63,40 @@ def test_the_readme_main_job_runs(tmp_path):
             assert (tmp_path / "demo" / f"{name}_{suffix}.png").stat().st_size > 1000
     report = json.loads((tmp_path / "demo" / "demo_scores.json").read_text())
     assert set(report) == set(IMAGE_PRESETS)
+
+
+TEXT_PRESETS = [n for n, m in SHIPPED.items() if m.get("class_name") == "BIVALSTM"]
+
+
+@pytest.mark.parametrize("name", TEXT_PRESETS)
+def test_shipped_text_preset_restores_its_vocabulary_and_generates_words(name):
+    from keras_hvae.applications import BIVALSTM
+
+    model = BIVALSTM.from_preset(name)
+    words = (SHIPPED_DIR / name / "assets" / "vocabulary.txt").read_text(encoding="utf-8").splitlines()
+    # the vocabulary comes back word for word (reserved ids 0-3: padding, [UNK], <s>, </s>)
+    assert model.vocabulary.words == words and model.vocabulary_size == len(words) + 4
+    known = set(words)
+    sentences = model.generate(6, seed=0)
+    assert len(sentences) == 6 and all(isinstance(s, str) for s in sentences)
+    assert all(set(s.split()) <= known for s in sentences), sentences
+    text = SHIPPED[name]["text_scores"]
+    assert text["num_sentences"] > 1000 and text["perplexity"] > 1.0
+
+
+@pytest.mark.parametrize("name", TEXT_PRESETS)
+def test_shipped_text_preset_reproduces_its_test_bound(name):
+    import os
+
+    from keras_hvae.datasets.fortunes import FORTUNE_DIR
+    from keras_hvae.models.text.text_recipes import fortunes_recipe
+
+    if not FORTUNE_DIR.is_dir() and not os.environ.get("CI"):
+        pytest.skip("fortunes not installed (apt-get install fortunes fortunes-min)")
+    model = load_preset(name)
+    scores = SHIPPED[name]["scores"]
+    ids = fortunes_recipe(name).test_data()[: scores["num_test_examples"]]
+    draws = np.stack([model.elbo(ids, seed=s) for s in range(2)])
+    se_one = float(np.sqrt(draws.var(axis=0, ddof=1).mean() / ids.shape[0]))
+    tolerance = 4.0 * np.sqrt(se_one**2 + se_one**2 / len(draws)) + 0.05
+    assert abs(float(draws.mean()) - scores["test_elbo"]) < tolerance, (draws.mean(), scores["test_elbo"], tolerance)

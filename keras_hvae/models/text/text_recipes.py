@@ -140,7 +140,7 @@ def fortunes_recipe(name, epochs=None, time_limit_s=None, steps_per_epoch=None, 
         test_data=lambda: data()["test"][:eval_limit] if eval_limit else data()["test"],
         epochs=int(epochs or TRAINING["epochs"]),
         steps_per_epoch=int(steps_per_epoch or TRAINING["steps_per_epoch"]),
-        iwae_samples=10,
+        iwae_samples=100,
         eval_limit=eval_limit,
         callbacks=callbacks,
         metadata={
