@@ -100,3 +100,18 @@ def test_shipped_text_preset_reproduces_its_test_bound(name):
     se_one = float(np.sqrt(draws.var(axis=0, ddof=1).mean() / ids.shape[0]))
     tolerance = 4.0 * np.sqrt(se_one**2 + se_one**2 / len(draws)) + 0.05
     assert abs(float(draws.mean()) - scores["test_elbo"]) < tolerance, (draws.mean(), scores["test_elbo"], tolerance)
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/presets.md"])
+def test_the_presets_tables_list_every_shipped_preset_with_its_recorded_scores(page):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / page).read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| `")}
+    for name, meta in SHIPPED.items():
+        row = rows.get(f"`{name}`")
+        assert row is not None, f"{page} has no table row for the shipped preset {name}"
+        scores = meta["scores"]
+        for value in (scores["test_elbo"], scores["test_iwae"]["value"]):
+            assert f"−{abs(value):.2f}" in row, (page, name, value, row)
+        assert f"{meta['parameters'] / 1e6:.2f}M" in row, (page, name, row)
