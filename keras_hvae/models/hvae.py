@@ -345,11 +345,25 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         log_w = terms["log_px"] + terms["log_ratio"]
         return ops.reshape(log_w, (batch, num_samples))
 
+    #: Most network rows (examples x samples x `rows_per_example`) that one
+    #: `iwae_bound` pass sends through the model; larger batches are split.
+    #: Bounds memory, and keeps every activation well under 2**31 elements
+    #: (TensorFlow's CPU kernels index some tensors with int32).
+    iwae_max_rows = 10000
+
+    @property
+    def rows_per_example(self):
+        """Network rows one example occupies in a forward pass (a
+        semi-supervised model runs every class: `num_classes`)."""
+        return 1
+
     def iwae_bound(self, x, num_samples, chunk_size=None, seed=None):
         """The importance-weighted bound L_k of Burda et al. (2015), in nats.
 
         The samples of one chunk run in one batched pass; chunks are combined
-        with a stable log-mean-exp, so memory is bounded by the chunk.
+        with a stable log-mean-exp, so memory is bounded by the chunk. A
+        batch whose passes would exceed `iwae_max_rows` network rows is
+        scored in slices of examples.
 
         Args:
             x: a batch of inputs.
@@ -369,6 +383,15 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         x = self._eager_inputs(x)
         gen = self._call_stream(seed)
         chunk = int(chunk_size or num_samples)
+        n = int(x.shape[0])
+        per_pass = max(1, int(self.iwae_max_rows) // max(1, chunk * int(self.rows_per_example)))
+        if n > per_pass:
+            return np.concatenate(
+                [self._iwae_slice(x[i:i + per_pass], num_samples, chunk, gen) for i in range(0, n, per_pass)]
+            )
+        return self._iwae_slice(x, num_samples, chunk, gen)
+
+    def _iwae_slice(self, x, num_samples, chunk, gen):
         partials = []
         done = 0
         while done < num_samples:

@@ -231,6 +231,11 @@ class SemiSupervisedBIVA(BIVA):
         kl = [ops.sum(w * k, axis=-1) for k in t["kl"]]
         return log_px, kl, log_q
 
+    @property
+    def rows_per_example(self):
+        """Every example runs through the model once per class."""
+        return int(self.num_classes)
+
     def forward_terms(self, x, training=False, seed=None):
         """The unlabelled bound -U(x) (y summed out), in the core's format.
 
