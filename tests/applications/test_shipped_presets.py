@@ -14,7 +14,7 @@ IMAGE_PRESETS = [n for n, m in SHIPPED.items() if m.get("dataset") == "binarized
 
 
 def test_the_readme_presets_are_shipped():
-    assert {"matnet_binarized_mnist", "biva_binarized_mnist"} <= set(SHIPPED), sorted(SHIPPED)
+    assert {"matnet_binarized_mnist", "biva_binarized_mnist", "biva_ssl_mnist100", "biva_lstm_fortunes"} <= set(SHIPPED), sorted(SHIPPED)
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
@@ -63,6 +63,9 @@ def test_the_readme_main_job_runs(tmp_path):
             assert (tmp_path / "demo" / f"{name}_{suffix}.png").stat().st_size > 1000
     report = json.loads((tmp_path / "demo" / "demo_scores.json").read_text())
     assert set(report) == set(IMAGE_PRESETS)
+    for name, entry in report.items():
+        if SHIPPED[name]["class_name"] == "SemiSupervisedBIVA":  # q(y|x) is scored too
+            assert 0.0 <= entry["measured_now"]["test_error"] < 0.5, entry
 
 
 TEXT_PRESETS = [n for n, m in SHIPPED.items() if m.get("class_name") == "BIVALSTM"]
