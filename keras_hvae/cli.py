@@ -91,10 +91,21 @@ def cmd_evaluate(args):
 def cmd_train(args):
     from keras_hvae.applications.recipes import run_recipe
 
-    if not args.recipe:
-        print("train needs --recipe NAME (see `keras-hvae train --list`).", file=sys.stderr)
+    if bool(args.recipe) == bool(args.config):
+        print("train needs either --recipe NAME (see `keras-hvae recipes`) or --config FILE.json "
+              "(see docs/cli.md).", file=sys.stderr)
         return 2
-    preset_dir, meta = run_recipe(args.recipe, args.out, resume=args.resume, epochs=args.epochs,
+    if args.config:
+        from keras_hvae.applications.config_recipes import recipe_from_config
+
+        try:
+            recipe = recipe_from_config(args.config)
+        except (ValueError, FileNotFoundError) as e:
+            print(str(e), file=sys.stderr)
+            return 2
+    else:
+        recipe = args.recipe
+    preset_dir, meta = run_recipe(recipe, args.out, resume=args.resume, epochs=args.epochs,
                                   eval_limit=args.eval_limit, iwae_samples=args.iwae_samples)
     print(f"wrote preset {preset_dir}")
     print(json.dumps(meta.get("scores", {}), indent=2))
@@ -238,6 +249,7 @@ def build_parser():
 
     p = sub.add_parser("train", help="train a recipe into a preset (checkpoints, --resume)")
     p.add_argument("--recipe", help="recipe name (see `keras-hvae recipes`)")
+    p.add_argument("--config", help="a JSON training config (model, dataset, schedule) instead of a recipe")
     p.add_argument("--out", default="runs/run", help="run directory")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.add_argument("--epochs", type=int, default=None)
