@@ -10,6 +10,7 @@ recorded in `metadata.json`, and rebuilds the model.
 import datetime
 import hashlib
 import json
+import os
 import platform
 from pathlib import Path
 
@@ -73,8 +74,14 @@ def _download_url(url):
     # The cache is keyed by the whole URL (not just the file name), so two
     # presets with the same archive name never shadow each other.
     key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+    # KERAS_HOME is read now, not when Keras was imported, so that a process
+    # (or a test) that sets it afterwards gets its own cache.
+    home = os.environ.get("KERAS_HOME") or None
+    if home:  # get_file falls back to /tmp/.keras for a directory that does not exist yet
+        os.makedirs(os.path.expanduser(home), exist_ok=True)
     cache = Path(
-        keras.utils.get_file(fname=name, origin=url, extract=True, cache_subdir=f"keras_hvae_presets/{key}")
+        keras.utils.get_file(fname=name, origin=url, extract=True, cache_subdir=f"keras_hvae_presets/{key}",
+                             cache_dir=home)
     )
     candidates = [cache] + [p.parent for p in cache.rglob(CONFIG_FILE)]
     for c in candidates:

@@ -89,6 +89,9 @@ def test_http_url_of_an_archive(preset_dir, tmp_path, monkeypatch):
         loaded = LinearGaussianVAE.from_preset(url)
     finally:
         server.shutdown()
+    # the archive was cached under this test's KERAS_HOME (read at download
+    # time): a stale archive of an earlier run under the same URL can not win
+    assert list((tmp_path / "keras_home" / "keras_hvae_presets").iterdir())
     np.testing.assert_allclose(loaded.elbo(x, seed=2), model.elbo(x, seed=2), rtol=1e-5, atol=1e-5)
 
 
