@@ -11,7 +11,7 @@ columns on the test split to OUT/NAME/text_scores.json.
     python applications/text_fortunes.py --out runs --table                # the docs' table from finished runs
 
 Recipes: biva_lstm_fortunes, rnn_vae_fortunes, rnn_vae_free_bits_fortunes,
-lstm_lm_fortunes, biva_text_fortunes (see keras_hvae/models/text/text_recipes.py).
+lstm_lm_fortunes, biva_text_fortunes (see keras_hvae/models/text/text_presets.py).
 """
 
 import argparse
@@ -55,8 +55,8 @@ def main(argv=None):
         print(table(args.out, args.recipe or DEFAULT))
         return
 
-    from keras_hvae.applications.recipes import run_recipe
-    from keras_hvae.models.text.text_recipes import fortunes_recipe
+    from keras_hvae.training.recipes import run_recipe
+    from keras_hvae.models.text.text_presets import fortunes_recipe
 
     for name in args.recipe or DEFAULT:
         limit = None if args.minutes is None else args.minutes * 60

@@ -14,7 +14,7 @@ from keras_hvae.version import __version__
 
 
 def _load(preset, load_weights=True):
-    from keras_hvae.applications.preset_io import load_preset
+    from keras_hvae.utils.presets import load_preset
 
     return load_preset(preset, load_weights=load_weights)
 
@@ -34,7 +34,7 @@ def _fmt(v):
 
 # ---------------------------------------------------------------- commands
 def cmd_presets(args):
-    from keras_hvae.applications.preset_io import shipped_presets
+    from keras_hvae.utils.presets import shipped_presets
 
     presets = shipped_presets()
     if args.json:
@@ -64,7 +64,7 @@ def cmd_sample(args):
 
 
 def cmd_evaluate(args):
-    from keras_hvae.applications.training import evaluate_bounds
+    from keras_hvae.training.train_and_save import evaluate_bounds
     from keras_hvae.datasets.registry import test_inputs
 
     model = _load(args.preset)
@@ -89,14 +89,14 @@ def cmd_evaluate(args):
 
 
 def cmd_train(args):
-    from keras_hvae.applications.recipes import run_recipe
+    from keras_hvae.training.recipes import run_recipe
 
     if bool(args.recipe) == bool(args.config):
         print("train needs either --recipe NAME (see `keras-hvae recipes`) or --config FILE.json "
               "(see docs/cli.md).", file=sys.stderr)
         return 2
     if args.config:
-        from keras_hvae.applications.config_recipes import recipe_from_config
+        from keras_hvae.training.config_recipes import recipe_from_config
 
         try:
             recipe = recipe_from_config(args.config)
@@ -113,7 +113,7 @@ def cmd_train(args):
 
 
 def cmd_recipes(args):
-    from keras_hvae.applications.recipes import RECIPES, _load_family_recipes
+    from keras_hvae.training.recipes import RECIPES, _load_family_recipes
 
     _load_family_recipes()
     for name, r in sorted(RECIPES.items()):
@@ -168,8 +168,8 @@ def cmd_demo(args):
     """The main job: load a shipped preset, sample, evaluate on held-out digits."""
     import numpy as np
 
-    from keras_hvae.applications.preset_io import shipped_presets
-    from keras_hvae.applications.training import evaluate_bounds
+    from keras_hvae.utils.presets import shipped_presets
+    from keras_hvae.training.train_and_save import evaluate_bounds
     from keras_hvae.datasets.registry import test_inputs
     from keras_hvae.evaluation.plots import save_image_grid, save_kl_bars, save_reconstructions
 

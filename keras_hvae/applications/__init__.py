@@ -5,7 +5,7 @@ model classes, each with `from_preset`, `presets` and `save_to_preset`.
 Classes are imported lazily so that `import keras_hvae` stays light.
 """
 
-from keras_hvae.applications.preset_io import PresetError, PresetMixin, shipped_presets
+from keras_hvae.utils.presets import PresetError, PresetMixin, shipped_presets
 
 _LAZY = {
     "BIVA": ("keras_hvae.models.biva", "BIVA"),

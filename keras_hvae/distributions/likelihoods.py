@@ -19,7 +19,7 @@ import math
 import keras
 from keras import ops
 
-from keras_hvae.distributions import validation
+from keras_hvae.distributions import support_checks
 from keras_hvae.distributions.discretized_gaussian import DiscretizedGaussian
 from keras_hvae.distributions.discretized_logistic import DiscretizedLogistic
 from keras_hvae.distributions.discretized_logistic_mixture import (
@@ -142,7 +142,7 @@ class BernoulliLikelihood(Likelihood):
 
     def validate(self, x):
         """Rank 4, finite, values exactly 0 or 1."""
-        validation.check_binary(x, type(self).__name__)
+        support_checks.check_binary(x, type(self).__name__)
 
 
 class _EightBitLikelihood(Likelihood):
@@ -157,7 +157,7 @@ class _EightBitLikelihood(Likelihood):
 
     def validate(self, x):
         """Rank 4, finite, uint8/int levels or floats on the grid in [-1, 1]."""
-        validation.check_grid(x, type(self).__name__, self.num_bins)
+        support_checks.check_grid(x, type(self).__name__, self.num_bins)
 
     def preprocess(self, x):
         """Integer levels ``k`` → ``2k/(n-1) - 1``; floats are only cast."""
@@ -299,7 +299,7 @@ class GaussianLikelihood(Likelihood):
 
     def validate(self, x):
         """Rank 4, finite floats in [0, 1]."""
-        validation.check_unit_interval(x, type(self).__name__)
+        support_checks.check_unit_interval(x, type(self).__name__)
 
     @staticmethod
     def dequantize(x, seed=None):

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_hvae.applications.preset_io import PresetMixin
+from keras_hvae.utils.presets import PresetMixin
 from keras_hvae.models import train_steps
 from keras_hvae.models.objective import kl_warmup_weight, negative_elbo
 from keras_hvae.utils.validation import check_images

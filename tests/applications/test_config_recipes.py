@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from keras_hvae.applications.config_recipes import load_config, recipe_from_config
+from keras_hvae.training.config_recipes import load_config, recipe_from_config
 from keras_hvae.cli import main
 
 TINY = {

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from keras_hvae.applications.preset_io import SHIPPED_DIR, load_preset, sha256_of, shipped_presets
+from keras_hvae.utils.presets import SHIPPED_DIR, load_preset, sha256_of, shipped_presets
 
 SHIPPED = shipped_presets()
 IMAGE_PRESETS = [n for n, m in SHIPPED.items() if m.get("dataset") == "binarized_mnist"]
@@ -32,7 +32,7 @@ def test_metadata_records_recipe_data_and_scores(name):
 
 @pytest.mark.parametrize("name", IMAGE_PRESETS)
 def test_shipped_elbo_reproduces_on_the_test_digits(name):
-    from keras_hvae.applications import mnist_data
+    from keras_hvae.training import recipe_data as mnist_data
 
     model = load_preset(name)
     scores = SHIPPED[name]["scores"]
@@ -92,7 +92,7 @@ def test_shipped_text_preset_reproduces_its_test_bound(name):
     import os
 
     from keras_hvae.datasets.fortunes import FORTUNE_DIR
-    from keras_hvae.models.text.text_recipes import fortunes_recipe
+    from keras_hvae.models.text.text_presets import fortunes_recipe
 
     if not FORTUNE_DIR.is_dir() and not os.environ.get("CI"):
         pytest.skip("fortunes not installed (apt-get install fortunes fortunes-min)")

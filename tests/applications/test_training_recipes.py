@@ -8,7 +8,7 @@ import numpy as np
 import keras
 import pytest
 
-from keras_hvae.applications.recipes import Recipe, get_recipe, register_recipe, run_recipe
+from keras_hvae.training.recipes import Recipe, get_recipe, register_recipe, run_recipe
 from keras_hvae.models import LinearGaussianVAE
 
 
@@ -69,7 +69,7 @@ def test_extra_scores_are_merged_into_the_preset_scores(tmp_path):
 
 
 def test_the_semi_supervised_recipe_uses_100_balanced_labels():
-    from keras_hvae.models.biva.biva_recipes import ssl_labelled_indices
+    from keras_hvae.models.biva.biva_presets import ssl_labelled_indices
 
     recipe = get_recipe("biva_ssl_mnist100")
     assert recipe.extra_scores is not None and recipe.steps_per_epoch * recipe.epochs == 3000

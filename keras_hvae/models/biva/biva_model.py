@@ -72,7 +72,7 @@ from keras import ops
 from keras_hvae.layers import GatedResidualBlock, WeightNormConv2D
 from keras_hvae.models.biva import biva_architectures as archs
 from keras_hvae.models.biva.biva_architectures import as_pair, int_or_pair
-from keras_hvae.models.biva.anomaly import AnomalyScoreMixin
+from keras_hvae.models.biva.biva_anomaly import AnomalyScoreMixin
 from keras_hvae.models.biva.biva_layers import (
     gaussian_params,
     gaussian_terms,

@@ -13,7 +13,7 @@ Paper map: see docs/matnet.md.
 """
 
 from keras_hvae.models.matnet.ar_head import PixelCNNHead, autoregressive_sample
-from keras_hvae.models.matnet.architectures import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
+from keras_hvae.models.matnet.matnet_architectures import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
 from keras_hvae.models.matnet.conditional import ConditionalMatNet, ConditionalStage
 from keras_hvae.models.matnet.masks import (
     numpy_quadrant_masks,
@@ -28,7 +28,7 @@ from keras_hvae.models.matnet.mixture_prior import (
     gaussian_kl_to_components,
     printed_eq12_kl,
 )
-from keras_hvae.models.matnet.model import MatNet, dequantize
+from keras_hvae.models.matnet.matnet_model import MatNet, dequantize
 from keras_hvae.models.matnet.modules import BUModule, GRUTDModule, MergeModule, TDModule
 
 __all__ = [

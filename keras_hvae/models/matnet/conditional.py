@@ -39,7 +39,7 @@ from keras import ops
 
 from keras_hvae.distributions import tfd
 from keras_hvae.models.latents import diagonal_normal, posterior_terms
-from keras_hvae.models.matnet import architectures as arch
+from keras_hvae.models.matnet import matnet_architectures as arch
 from keras_hvae.models.matnet.base import MatNetBase, gaussian, tempered_sample
 from keras_hvae.models.matnet.masks import make_mask_generator
 from keras_hvae.models.matnet.networks import BottomUpNetwork, MergeNetwork, TopDownNetwork

@@ -325,7 +325,7 @@ class TextModelMixin:
         """Reads `assets/vocabulary.txt` (when present) as the vocabulary."""
         from pathlib import Path
 
-        from keras_hvae.applications.preset_io import PresetError
+        from keras_hvae.utils.presets import PresetError
         from keras_hvae.models.text.vocabulary import VOCABULARY_FILE
 
         path = Path(directory) / VOCABULARY_FILE

@@ -3,7 +3,7 @@ same parameter budget (within 10%)."""
 
 import pytest
 
-from keras_hvae.applications.recipes import get_recipe
+from keras_hvae.training.recipes import get_recipe
 from keras_hvae.models.text import text_recipes
 
 

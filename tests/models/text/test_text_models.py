@@ -109,7 +109,7 @@ def test_keras_and_preset_round_trips(kind, vocab, sentences, tmp_path):
 
 
 def test_preset_asset_is_checked(vocab, tmp_path):
-    from keras_hvae.applications.preset_io import PresetError
+    from keras_hvae.utils.presets import PresetError
 
     model = tiny_biva_lstm(vocab)
     model.save_to_preset(tmp_path)

@@ -25,7 +25,7 @@ from keras import ops
 
 from keras_hvae.distributions import tfd
 from keras_hvae.models.latents import diagonal_normal, posterior_terms, reparameterized_sample
-from keras_hvae.models.matnet import architectures as arch
+from keras_hvae.models.matnet import matnet_architectures as arch
 from keras_hvae.models.matnet.ar_head import PixelCNNHead, autoregressive_sample
 from keras_hvae.models.matnet.base import MatNetBase, gaussian, tempered_sample
 from keras_hvae.models.matnet.mixture_prior import GaussianMixturePrior, entropy

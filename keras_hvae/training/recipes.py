@@ -57,8 +57,8 @@ def register_recipe(recipe):
 def _load_family_recipes():
     import importlib
 
-    for module in ("keras_hvae.models.biva.biva_recipes", "keras_hvae.models.matnet.matnet_recipes",
-                   "keras_hvae.models.text.text_recipes"):
+    for module in ("keras_hvae.models.biva.biva_presets", "keras_hvae.models.matnet.matnet_presets",
+                   "keras_hvae.models.text.text_presets"):
         try:
             importlib.import_module(module)
         except ImportError:
@@ -84,7 +84,7 @@ def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=No
         epochs, eval_limit, iwae_samples: overrides (for quick runs).
         verbose: Keras verbosity.
     """
-    from keras_hvae.applications.training import train_and_save
+    from keras_hvae.training.train_and_save import train_and_save
 
     recipe = name_or_recipe if isinstance(name_or_recipe, Recipe) else get_recipe(name_or_recipe)
     model = recipe.build_model()

@@ -10,8 +10,8 @@ layer per level and no dropout, for a fixed number of epochs.
 
 import keras
 
-from keras_hvae.applications import mnist_data
-from keras_hvae.applications.recipes import Recipe, register_recipe
+from keras_hvae.training import recipe_data as mnist_data
+from keras_hvae.training.recipes import Recipe, register_recipe
 from keras_hvae.models.biva.biva_model import BIVA
 
 BIVA_MNIST_OVERRIDES = dict(filters=16, layers_per_block=1, q_dropout=0.0, p_dropout=0.0, seed=0)

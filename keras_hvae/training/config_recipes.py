@@ -24,7 +24,7 @@ the registered recipes get. Example (`my_biva.json`):
 import json
 from pathlib import Path
 
-from keras_hvae.applications.recipes import Recipe
+from keras_hvae.training.recipes import Recipe
 
 #: Image classes a config file can train (text and semi-supervised models
 #: need a vocabulary or labels: use their registered recipes).

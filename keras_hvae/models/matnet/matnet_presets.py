@@ -8,9 +8,9 @@ epochs.
 
 import keras
 
-from keras_hvae.applications import mnist_data
-from keras_hvae.applications.recipes import Recipe, register_recipe
-from keras_hvae.models.matnet.model import MatNet
+from keras_hvae.training import recipe_data as mnist_data
+from keras_hvae.training.recipes import Recipe, register_recipe
+from keras_hvae.models.matnet.matnet_model import MatNet
 
 MATNET_MNIST_OVERRIDES = dict(channels=32, modules=3, seed=0)
 

@@ -25,7 +25,7 @@ Registered recipes (`keras-hvae train --recipe NAME`, or
 
 import keras
 
-from keras_hvae.applications.recipes import Recipe, register_recipe
+from keras_hvae.training.recipes import Recipe, register_recipe
 
 #: The corpus settings shared by every fortunes recipe.
 FORTUNES = dict(max_tokens=10000, max_length=40, standardize="lower_and_split_punctuation", oov="filter", seed=0)
