@@ -45,10 +45,12 @@ class DiscretizedLogisticMixture:
         log_scale_min: lower clamp of the log-scales.
 
     Example:
-        >>> params = decoder(z)  # (B, 32, 32, 100) for K=10, C=3
+        >>> params = keras.random.normal((2, 8, 8, 100), seed=0)  # decoder output: K=10, C=3
         >>> d = DiscretizedLogisticMixture(params, num_mixtures=10)
-        >>> nll = -d.log_prob(images_uint8)  # (B,)
-        >>> x = d.sample(seed=0)  # (B, 32, 32, 3) on the grid in [-1, 1]
+        >>> tuple((-d.log_prob(images_uint8)).shape)  # the NLL per image
+        (2,)
+        >>> tuple(d.sample(seed=0).shape)  # on the grid in [-1, 1]
+        (2, 8, 8, 3)
     """
 
     def __init__(self, params, num_mixtures, num_bins=256, log_scale_min=-7.0):

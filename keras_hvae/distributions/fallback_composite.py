@@ -1,8 +1,17 @@
-"""Independent and MixtureSameFamily meta-distributions of the fallback."""
+"""Independent and MixtureSameFamily meta-distributions of the fallback,
+and the Independent-Independent KL."""
 
 from keras import ops
 
-from keras_hvae.distributions.fallback_base import Distribution, dynamic_shape, seed_stream
+from keras_hvae.distributions.fallback_base import (
+    Distribution,
+    RegisterKL,
+    dynamic_shape,
+    kl_divergence,
+    no_analytic_kl,
+    read_only,
+    seed_stream,
+)
 from keras_hvae.distributions.fallback_discrete import Categorical
 
 
@@ -20,9 +29,11 @@ class Independent(Distribution):
         reinterpreted_batch_ndims: int ``n``; ``None`` means all batch dims.
 
     Example:
+        >>> from keras_hvae.distributions.fallback_continuous import Normal
         >>> base = Normal(loc=ops.zeros((8, 28, 28, 1)), scale=1.0)
         >>> d = Independent(base, reinterpreted_batch_ndims=3)
-        >>> d.log_prob(x).shape  # (8,)
+        >>> tuple(d.log_prob(ops.zeros((8, 28, 28, 1))).shape)
+        (8,)
     """
 
     def __init__(self, distribution, reinterpreted_batch_ndims=None,
@@ -42,15 +53,8 @@ class Independent(Distribution):
         self._dtype = distribution.dtype
         self.name = name or f"Independent{type(distribution).__name__}"
 
-    @property
-    def distribution(self):
-        """The wrapped distribution."""
-        return self._distribution
-
-    @property
-    def reinterpreted_batch_ndims(self):
-        """Number of batch dims moved into the event."""
-        return self._ndims
+    distribution = read_only("_distribution", "The wrapped distribution.")
+    reinterpreted_batch_ndims = read_only("_ndims", "Number of batch dims moved into the event.")
 
     def _batch_shape(self):
         base = self._distribution.batch_shape
@@ -64,29 +68,22 @@ class Independent(Distribution):
         """Sum of the base ``log_prob`` over the reinterpreted dims."""
         return _sum_last(self._distribution.log_prob(value), self._ndims)
 
-    def entropy(self):
-        """Sum of the base entropy over the reinterpreted dims."""
-        return _sum_last(self._distribution.entropy(), self._ndims)
-
     def mean(self):
         """Base mean."""
         return self._distribution.mean()
 
-    def mode(self):
-        """Base mode."""
-        return self._distribution.mode()
-
-    def stddev(self):
-        """Base standard deviation."""
-        return self._distribution.stddev()
-
-    def variance(self):
-        """Base variance."""
-        return self._distribution.variance()
-
     def sample(self, sample_shape=(), seed=None):
         """Base sample (same shape)."""
         return self._distribution.sample(sample_shape, seed=seed)
+
+
+@RegisterKL(Independent, Independent)
+def _kl_independent_independent(a, b):
+    """KL of the wrapped pair summed over the reinterpreted dims (equal ndims)."""
+    n = a.reinterpreted_batch_ndims
+    if n != b.reinterpreted_batch_ndims:
+        raise no_analytic_kl(a, b)
+    return _sum_last(kl_divergence(a.distribution, b.distribution), n)
 
 
 class MixtureSameFamily(Distribution):
@@ -99,9 +96,11 @@ class MixtureSameFamily(Distribution):
             ``B + (K,)`` and any event shape ``E``.
 
     Example:
+        >>> from keras_hvae.distributions.fallback_continuous import Normal
         >>> d = MixtureSameFamily(Categorical(logits=[0.0, 1.0]),
         ...                       Normal(loc=[-1.0, 1.0], scale=[0.5, 0.5]))
-        >>> d.log_prob(0.3)  # logsumexp_k(log w_k + log N(0.3; mu_k, s_k))
+        >>> round(float(d.log_prob(0.3)), 3)  # logsumexp_k(log w_k + log N(0.3; mu_k, s_k))
+        -1.486
     """
 
     def __init__(self, mixture_distribution, components_distribution,
@@ -117,15 +116,8 @@ class MixtureSameFamily(Distribution):
         self._dtype = components_distribution.dtype
         self.name = name or "MixtureSameFamily"
 
-    @property
-    def mixture_distribution(self):
-        """The ``Categorical`` over components."""
-        return self._mixture
-
-    @property
-    def components_distribution(self):
-        """The batched component distribution."""
-        return self._components
+    mixture_distribution = read_only("_mixture", "The ``Categorical`` over components.")
+    components_distribution = read_only("_components", "The batched component distribution.")
 
     def _batch_shape(self):
         return self._components.batch_shape[:-1]

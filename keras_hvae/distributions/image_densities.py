@@ -20,8 +20,9 @@ class BernoulliImage:
         logits: float tensor ``(B, ...)``.
 
     Example:
-        >>> d = BernoulliImage(decoder(z))
-        >>> d.log_prob(binary_images).shape  # (B,)
+        >>> d = BernoulliImage(ops.zeros((2, 28, 28, 1)))  # decoder logits
+        >>> tuple(d.log_prob(binary_images).shape)
+        (2,)
     """
 
     def __init__(self, logits):
@@ -56,8 +57,10 @@ class GaussianImage:
         clip_range: ``(lo, hi)`` used by ``mean()`` for display, or ``None``.
 
     Example:
-        >>> d = GaussianImage(loc, log_scale, clip_range=(0.0, 1.0))
-        >>> d.log_prob(dequantised_images).shape  # (B,)
+        >>> d = GaussianImage(ops.full((2, 8, 8, 3), 0.5), -2.0, clip_range=(0.0, 1.0))
+        >>> dequantised_images = np.random.default_rng(0).uniform(size=(2, 8, 8, 3)).astype("float32")
+        >>> tuple(d.log_prob(dequantised_images).shape)
+        (2,)
     """
 
     def __init__(self, loc, log_scale, log_scale_min=None, clip_range=None):

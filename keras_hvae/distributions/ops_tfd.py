@@ -5,14 +5,15 @@ Probability is unavailable for the running Keras backend (PyTorch; JAX when
 the TFP JAX substrate does not work) or when ``KERAS_HVAE_TFD=fallback``.
 It implements exactly the subset the models use, with TFP's names and
 signatures, in ``keras.ops`` only (float32 and float64, TFP-style
-broadcasting):
+broadcasting); each distribution has ``log_prob``, ``sample`` and (but
+``Categorical``) ``mean``:
 
-- ``Normal(loc, scale)``, ``Logistic(loc, scale)``
-- ``Bernoulli(logits=None, probs=None, dtype="int32")``
+- ``Normal(loc, scale)``
 - ``Categorical(logits=None, probs=None, dtype="int32")``
 - ``Independent(distribution, reinterpreted_batch_ndims)``
 - ``MixtureSameFamily(mixture_distribution, components_distribution)``
-- ``kl_divergence(a, b)`` for Normal / Independent(Normal) pairs.
+- ``kl_divergence(a, b)`` for Normal / Independent(Normal) pairs, each KL
+  registered beside its class with ``RegisterKL`` as in TFP.
 
 ``sample(sample_shape=(), seed=None)`` accepts whatever ``keras.random``
 accepts as ``seed`` (None, int, ``keras.random.SeedGenerator``); samples do
@@ -20,24 +21,25 @@ not match TFP's random streams.
 
 Example:
     >>> from keras_hvae.distributions import ops_tfd as tfd
+    >>> mu, sigma = ops.zeros((3, 4)), ops.ones((3, 4))
     >>> q = tfd.Independent(tfd.Normal(mu, sigma), reinterpreted_batch_ndims=1)
     >>> p = tfd.Independent(tfd.Normal(0.0 * mu, 1.0), reinterpreted_batch_ndims=1)
-    >>> kl = tfd.kl_divergence(q, p)  # shape (batch,)
+    >>> kl = tfd.kl_divergence(q, p)
+    >>> tuple(kl.shape)  # (batch,)
+    (3,)
 """
 
-from keras_hvae.distributions.fallback_base import Distribution
+from keras_hvae.distributions.fallback_base import Distribution, RegisterKL, kl_divergence
 from keras_hvae.distributions.fallback_composite import Independent, MixtureSameFamily
-from keras_hvae.distributions.fallback_continuous import Logistic, Normal
-from keras_hvae.distributions.fallback_discrete import Bernoulli, Categorical
-from keras_hvae.distributions.fallback_kl import kl_divergence
+from keras_hvae.distributions.fallback_continuous import Normal
+from keras_hvae.distributions.fallback_discrete import Categorical
 
 __all__ = [
-    "Bernoulli",
     "Categorical",
     "Distribution",
     "Independent",
-    "Logistic",
     "MixtureSameFamily",
     "Normal",
+    "RegisterKL",
     "kl_divergence",
 ]

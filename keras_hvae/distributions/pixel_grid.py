@@ -69,6 +69,35 @@ def log_bin_width(num_bins, log_scale):
     return math.log(2.0 * half_bin_width(num_bins)) - log_scale
 
 
+def bin_log_prob(x, loc, log_scale, num_bins, log_cdf, log_survival, log_cdf_difference):
+    """Log-mass of the location-scale bin containing ``x`` on the grid.
+
+    With ``a, b`` the standardised upper and lower edges
+    ``(x - loc +- h) / exp(log_scale)`` of the bin: bin 0 takes
+    ``log_cdf(a)`` (all mass below its upper edge), the last bin
+    ``log_survival(b)``, the middle bins
+    ``log_cdf_difference(a, b, log_bin_width)``.
+
+    Args:
+        x: float data on the [-1, 1] grid.
+        loc, log_scale: parameters broadcastable to ``x``.
+        num_bins: number of levels.
+        log_cdf, log_survival: ``f(t)``, the log-CDF and log-survival
+            function of the standard distribution.
+        log_cdf_difference: ``f(a, b, log_width)``, ``log(CDF(a) - CDF(b))``.
+
+    Returns:
+        Tensor broadcast from the inputs.
+    """
+    h = half_bin_width(num_bins)
+    inv_scale = ops.exp(-log_scale)
+    centered = x - loc
+    upper = inv_scale * (centered + h)
+    lower = inv_scale * (centered - h)
+    middle = log_cdf_difference(upper, lower, log_bin_width(num_bins, log_scale))
+    return edge_select(x, num_bins, log_cdf(upper), log_survival(lower), middle)
+
+
 def masked_sum(values, mask=None):
     """Sums ``values`` over all non-batch axes, skipping ``mask == 0`` entries.
 

@@ -80,6 +80,7 @@ def tfd_backend_name():
 
     Example:
         >>> from keras_hvae.distributions import tfd_backend_name
-        >>> tfd_backend_name()  # "tfp" on the TensorFlow backend
+        >>> tfd_backend_name()  # on the TensorFlow backend
+        'tfp'
     """
     return resolve()[1]

@@ -5,17 +5,8 @@ what it expects and what it found.
 """
 
 import numpy as np
-from keras import ops
 
-
-def to_numpy(x):
-    """Concrete tensor (any backend) or array-like → numpy array."""
-    if isinstance(x, np.ndarray):
-        return x
-    try:
-        return np.asarray(ops.convert_to_numpy(x))
-    except Exception:
-        return np.asarray(x)
+from keras_hvae.utils.validation import to_numpy
 
 
 def _fmt(v):

@@ -5,8 +5,7 @@
   :class:`WeightNormConv2DTranspose`; trigger the initialisation with
   :func:`initialize_weight_norm` (or the :func:`data_dependent_init` context)
   and check it with :func:`uninitialized_weight_norm_layers`.
-* PixelCNN++-style gated residual blocks: :class:`GatedResidualBlock`,
-  :class:`GatedResidualDenseBlock`, and :class:`ResidualStack` (M blocks).
+* The PixelCNN++-style gated residual block :class:`GatedResidualBlock`.
 * :class:`MaskedConv2D` for a small conditional PixelCNN.
 """
 
@@ -16,14 +15,9 @@ from keras_hvae.layers.weight_norm_init import (
     initialize_weight_norm,
     uninitialized_weight_norm_layers,
 )
-from keras_hvae.layers.gated_residual import (
-    GatedResidualBlock,
-    GatedResidualDenseBlock,
-    concat_elu,
-)
+from keras_hvae.layers.gated_residual import GatedResidualBlock, concat_elu
 from keras_hvae.layers.initializers import FlatRandomNormal
 from keras_hvae.layers.masked_conv import MaskedConv2D, causal_mask
-from keras_hvae.layers.residual_stack import ResidualStack
 from keras_hvae.layers.weight_norm import (
     WeightNormBase,
     WeightNormConv2D,
@@ -33,9 +27,7 @@ from keras_hvae.layers.weight_norm import (
 
 __all__ = [
     "GatedResidualBlock",
-    "GatedResidualDenseBlock",
     "MaskedConv2D",
-    "ResidualStack",
     "WeightNormBase",
     "WeightNormConv2D",
     "WeightNormConv2DTranspose",

@@ -19,16 +19,12 @@ All inner layers are weight-normalised (see ``weight_norm.py``).
 import random
 
 import keras
-import numpy as np
 from keras import ops
 
-from keras_hvae.layers.weight_norm import (
-    WeightNormConv2D,
-    WeightNormConv2DTranspose,
-    WeightNormDense,
-)
+from keras_hvae.layers.weight_norm import WeightNormConv2D, WeightNormConv2DTranspose
+from keras_hvae.utils.arguments import as_pair, int_or_pair
 
-__all__ = ["GatedResidualBlock", "GatedResidualDenseBlock", "concat_elu"]
+__all__ = ["GatedResidualBlock", "concat_elu"]
 
 
 def concat_elu(x):
@@ -55,83 +51,14 @@ def _get_activation(activation):
     return keras.activations.get(activation), 1
 
 
-def _int_or_pair(value, name):
-    """An int, or a `(height, width)` pair of ints (lists become tuples)."""
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    pair = tuple(int(v) for v in value)
-    if len(pair) != 2:
-        raise ValueError(f"`{name}` must be an int or a pair (height, width) of ints, got {value!r}.")
-    return pair
-
-
-def _as_pair(value):
-    return (value, value) if isinstance(value, int) else tuple(value)
-
-
 def _serialize_activation(activation):
     if isinstance(activation, str):
         return activation
     return keras.activations.serialize(activation)
 
 
-class _GatedResidualBase(keras.layers.Layer):
-    """Shared activation / dropout / seed handling of the gated blocks."""
-
-    def __init__(
-        self,
-        dropout=0.0,
-        activation="elu",
-        gate_init_scale=0.1,
-        seed=None,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
-        self.dropout = float(dropout)
-        self._activation_config = _serialize_activation(activation)
-        self.activation, self._channel_factor = _get_activation(activation)
-        self.gate_init_scale = float(gate_init_scale)
-        if seed is None:
-            seed = random.randint(0, 2**31 - 1)
-        self.seed = int(seed)
-        if self.dropout > 0.0:
-            self.seed_generator = keras.random.SeedGenerator(self.seed)
-        else:
-            self.seed_generator = None
-        self.supports_masking = False
-
-    def _activated_shape(self, shape):
-        channels = shape[-1]
-        if channels is not None:
-            channels = channels * self._channel_factor
-        return tuple(shape[:-1]) + (channels,)
-
-    def _dropout(self, x, training):
-        if training and self.dropout > 0.0:
-            return keras.random.dropout(x, self.dropout, seed=self.seed_generator)
-        return x
-
-    def _gate(self, c2):
-        a, b = ops.split(c2, 2, axis=-1)
-        return a * ops.sigmoid(b)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "dropout": self.dropout,
-                "activation": self._activation_config,
-                "gate_init_scale": self.gate_init_scale,
-                "seed": self.seed,
-            }
-        )
-        return config
-
-
 @keras.saving.register_keras_serializable(package="keras_hvae")
-class GatedResidualBlock(_GatedResidualBase):
+class GatedResidualBlock(keras.layers.Layer):
     """Convolutional gated residual block (PixelCNN++ ``gated_resnet``).
 
     ``stride > 1`` downsamples (the first conv is strided) or, with
@@ -186,19 +113,27 @@ class GatedResidualBlock(_GatedResidualBase):
         seed=None,
         **kwargs,
     ):
-        super().__init__(
-            dropout=dropout,
-            activation=activation,
-            gate_init_scale=gate_init_scale,
-            seed=seed,
-            **kwargs,
-        )
+        super().__init__(**kwargs)
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1), got {dropout}.")
+        self.dropout = float(dropout)
+        self._activation_config = _serialize_activation(activation)
+        self.activation, self._channel_factor = _get_activation(activation)
+        self.gate_init_scale = float(gate_init_scale)
+        if seed is None:
+            seed = random.randint(0, 2**31 - 1)
+        self.seed = int(seed)
+        if self.dropout > 0.0:
+            self.seed_generator = keras.random.SeedGenerator(self.seed)
+        else:
+            self.seed_generator = None
+        self.supports_masking = False
         self.filters = int(filters)
-        self.kernel_size = _int_or_pair(kernel_size, "kernel_size")
-        self.stride = _int_or_pair(stride, "stride")
-        if min(_as_pair(self.stride)) < 1:
+        self.kernel_size = int_or_pair(kernel_size, "kernel_size")
+        self.stride = int_or_pair(stride, "stride")
+        if min(as_pair(self.stride)) < 1:
             raise ValueError(f"`stride` must be >= 1, got {stride}.")
-        self._strided = _as_pair(self.stride) != (1, 1)
+        self._strided = as_pair(self.stride) != (1, 1)
         self.transpose = bool(transpose)
         conv1_cls = WeightNormConv2DTranspose if self.transpose else WeightNormConv2D
         self.conv1 = conv1_cls(
@@ -213,6 +148,21 @@ class GatedResidualBlock(_GatedResidualBase):
         self.shortcut = None
         self.aux_projection = None
         self._aux_resize = None
+
+    def _activated_shape(self, shape):
+        channels = shape[-1]
+        if channels is not None:
+            channels = channels * self._channel_factor
+        return tuple(shape[:-1]) + (channels,)
+
+    def _dropout(self, x, training):
+        if training and self.dropout > 0.0:
+            return keras.random.dropout(x, self.dropout, seed=self.seed_generator)
+        return x
+
+    def _gate(self, c2):
+        a, b = ops.split(c2, 2, axis=-1)
+        return a * ops.sigmoid(b)
 
     def build(self, inputs_shape, aux_shape=None):
         if len(inputs_shape) != 4:
@@ -309,110 +259,14 @@ class GatedResidualBlock(_GatedResidualBase):
         config = super().get_config()
         config.update(
             {
+                "dropout": self.dropout,
+                "activation": self._activation_config,
+                "gate_init_scale": self.gate_init_scale,
+                "seed": self.seed,
                 "filters": self.filters,
                 "kernel_size": self.kernel_size,
                 "stride": self.stride,
                 "transpose": self.transpose,
             }
         )
-        return config
-
-
-@keras.saving.register_keras_serializable(package="keras_hvae")
-class GatedResidualDenseBlock(_GatedResidualBase):
-    """Fully connected gated residual block (dense ``gated_resnet``).
-
-    Same computation as :class:`GatedResidualBlock` with weight-normalised
-    dense layers; the shortcut is the identity when the input already has
-    ``units`` features and a weight-normalised dense projection otherwise.
-    The auxiliary input may have any rank ≥ 2; its non-batch axes are
-    flattened before its dense projection.
-
-    Args:
-        units: Output features.
-        dropout: Dropout rate between the two dense layers (training only).
-        activation: Activation name, or ``"concat_elu"``.
-        gate_init_scale: ``init_scale`` of the gate layer.
-        seed: Int seed of the dropout ``SeedGenerator`` (random if None).
-        **kwargs: Base ``Layer`` arguments.
-
-    Returns:
-        Tensor ``(batch, units)``.
-
-    Example:
-
-    ```python
-    block = GatedResidualDenseBlock(128, dropout=0.5)
-    h = block(h, aux=z_above, training=True)
-    ```
-    """
-
-    def __init__(
-        self,
-        units,
-        dropout=0.0,
-        activation="elu",
-        gate_init_scale=0.1,
-        seed=None,
-        **kwargs,
-    ):
-        super().__init__(
-            dropout=dropout,
-            activation=activation,
-            gate_init_scale=gate_init_scale,
-            seed=seed,
-            **kwargs,
-        )
-        self.units = int(units)
-        self.dense1 = WeightNormDense(self.units, name="dense1")
-        self.dense2 = WeightNormDense(
-            2 * self.units, init_scale=self.gate_init_scale, name="dense2"
-        )
-        self.shortcut = None
-        self.aux_projection = None
-
-    def build(self, inputs_shape, aux_shape=None):
-        if len(inputs_shape) != 2:
-            raise ValueError(
-                f"GatedResidualDenseBlock expects (batch, features) inputs, got {inputs_shape}."
-            )
-        self.dense1.build(self._activated_shape(inputs_shape))
-        if aux_shape is not None:
-            flat = 1
-            for dim in aux_shape[1:]:
-                if dim is None:
-                    raise ValueError(
-                        "The non-batch dimensions of the auxiliary input must be "
-                        f"known, got {aux_shape}."
-                    )
-                flat *= dim
-            self.aux_projection = WeightNormDense(self.units, name="aux_projection")
-            self.aux_projection.build(self._activated_shape((aux_shape[0], flat)))
-        self.dense2.build(self._activated_shape((inputs_shape[0], self.units)))
-        if inputs_shape[-1] != self.units:
-            self.shortcut = WeightNormDense(self.units, name="shortcut")
-            self.shortcut.build(inputs_shape)
-
-    def call(self, inputs, aux=None, training=None):
-        c1 = self.dense1(self.activation(inputs))
-        if aux is not None:
-            if self.aux_projection is None:
-                raise ValueError(
-                    f"Layer '{self.name}' was built without an auxiliary input; "
-                    "call it with `aux` the first time if you need one."
-                )
-            if len(aux.shape) > 2:
-                aux = ops.reshape(aux, (ops.shape(aux)[0], -1))
-            c1 = c1 + self.aux_projection(self.activation(aux))
-        c1 = self._dropout(self.activation(c1), training)
-        out = self._gate(self.dense2(c1))
-        residual = inputs if self.shortcut is None else self.shortcut(inputs)
-        return residual + out
-
-    def compute_output_shape(self, inputs_shape, aux_shape=None):
-        return (inputs_shape[0], self.units)
-
-    def get_config(self):
-        config = super().get_config()
-        config["units"] = self.units
         return config

@@ -20,6 +20,7 @@ from keras import ops
 
 from keras_hvae.layers import weight_norm_init as _ddi
 from keras_hvae.layers.initializers import FlatRandomNormal
+from keras_hvae.utils.arguments import as_pair
 
 __all__ = [
     "WeightNormBase",
@@ -30,15 +31,6 @@ __all__ = [
 
 _NORM_EPSILON = 1e-12
 _STD_EPSILON = 1e-8
-
-
-def _normalize_tuple(value, n, name):
-    if isinstance(value, int):
-        return (value,) * n
-    value = tuple(int(v) for v in value)
-    if len(value) != n:
-        raise ValueError(f"`{name}` must be an int or a tuple of {n} ints, got {value}.")
-    return value
 
 
 def _normalize_padding(padding):
@@ -78,7 +70,8 @@ def _is_eager(x):
 class WeightNormBase(keras.layers.Layer):
     """Base class of weight-normalised layers (not meant to be used directly).
 
-    Subclasses implement ``_kernel_shape(input_shape)``, ``_project(x, v)``
+    Subclasses create the variables in ``build`` with
+    ``_add_weight_norm_variables(kernel_shape)``, implement ``_project(x, v)``
     (the linear map with kernel ``v``) and set ``self._out_axis`` (the kernel
     axis of the output channels). ``_direction_source()`` may be overridden to
     transform ``v`` before normalisation (e.g. to apply a mask).
@@ -141,6 +134,15 @@ class WeightNormBase(keras.layers.Layer):
         )
 
     # --------------------------------------------------------------- helpers
+    def _known_last_dim(self, input_shape, what, **spec):
+        """The size of the input's last axis, which must be known; the
+        ``input_spec`` (with ``spec``, e.g. ``ndim=4``) then pins it."""
+        dim = input_shape[-1]
+        if dim is None:
+            raise ValueError(f"The {what} of the input must be known.")
+        self.input_spec = keras.layers.InputSpec(axes={-1: int(dim)}, **spec)
+        return int(dim)
+
     @property
     def _norm_axes(self):
         ndim = len(self.v.shape)
@@ -269,11 +271,8 @@ class WeightNormDense(WeightNormBase):
         self.input_spec = keras.layers.InputSpec(min_ndim=2)
 
     def build(self, input_shape):
-        in_dim = input_shape[-1]
-        if in_dim is None:
-            raise ValueError("The last dimension of the input must be known.")
-        self._add_weight_norm_variables((int(in_dim), self.units))
-        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: int(in_dim)})
+        in_dim = self._known_last_dim(input_shape, "last dimension", min_ndim=2)
+        self._add_weight_norm_variables((in_dim, self.units))
 
     def _project(self, x, v):
         return ops.matmul(x, v)
@@ -288,20 +287,31 @@ class WeightNormDense(WeightNormBase):
 
 
 class _WeightNormConvBase(WeightNormBase):
+    """Shared part of the 2-D (transposed) convolutions.
+
+    Subclasses implement ``_kernel_shape(in_channels)``, ``_project(x, v)``
+    and ``_output_size(size, kernel, stride)`` (one spatial output size).
+    """
+
     def __init__(self, filters, kernel_size, strides=1, padding="same", **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
-        self.kernel_size = _normalize_tuple(kernel_size, 2, "kernel_size")
-        self.strides = _normalize_tuple(strides, 2, "strides")
+        self.kernel_size = as_pair(kernel_size, "kernel_size")
+        self.strides = as_pair(strides, "strides")
         self.padding = _normalize_padding(padding)
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def _in_channels(self, input_shape):
-        channels = input_shape[-1]
-        if channels is None:
-            raise ValueError("The channel dimension of the input must be known.")
-        self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: int(channels)})
-        return int(channels)
+        return self._known_last_dim(input_shape, "channel dimension", ndim=4)
+
+    def build(self, input_shape):
+        self._add_weight_norm_variables(self._kernel_shape(self._in_channels(input_shape)))
+
+    def compute_output_shape(self, input_shape):
+        spatial = []
+        for size, k, s in zip(input_shape[1:3], self.kernel_size, self.strides):
+            spatial.append(None if size is None else self._output_size(size, k, s))
+        return (input_shape[0], *spatial, self.filters)
 
     def get_config(self):
         config = super().get_config()
@@ -328,13 +338,8 @@ class WeightNormConv2D(_WeightNormConvBase):
         kernel_size: int or (kh, kw).
         strides: int or (sh, sw).
         padding: ``"same"`` (default) or ``"valid"``.
-        init_scale: Output std per channel after data-dependent init.
-        use_bias: Whether to add a bias.
-        activation: Optional activation.
-        kernel_initializer: Initializer of ``v`` (default N(0, 0.05²)).
-        g_initializer: Initializer of ``g``.
-        bias_initializer: Initializer of ``bias``.
-        **kwargs: Base ``Layer`` arguments.
+        init_scale, use_bias, activation, kernel_initializer, g_initializer,
+            bias_initializer, **kwargs: as :class:`WeightNormBase`.
 
     Returns:
         Tensor ``(batch, H', W', filters)``.
@@ -348,25 +353,18 @@ class WeightNormConv2D(_WeightNormConvBase):
     ```
     """
 
-    def build(self, input_shape):
-        in_channels = self._in_channels(input_shape)
-        self._add_weight_norm_variables(self.kernel_size + (in_channels, self.filters))
+    def _kernel_shape(self, in_channels):
+        return self.kernel_size + (in_channels, self.filters)
 
     def _project(self, x, v):
         return ops.conv(
             x, v, strides=self.strides, padding=self.padding, data_format="channels_last"
         )
 
-    def compute_output_shape(self, input_shape):
-        spatial = []
-        for size, k, s in zip(input_shape[1:3], self.kernel_size, self.strides):
-            if size is None:
-                spatial.append(None)
-            elif self.padding == "same":
-                spatial.append(-(-size // s))
-            else:
-                spatial.append(-(-(size - k + 1) // s))
-        return (input_shape[0], *spatial, self.filters)
+    def _output_size(self, size, k, s):
+        if self.padding == "same":
+            return -(-size // s)
+        return -(-(size - k + 1) // s)
 
 
 @keras.saving.register_keras_serializable(package="keras_hvae")
@@ -378,18 +376,9 @@ class WeightNormConv2DTranspose(_WeightNormConvBase):
     every axis except the output-channel axis (axis 2).
 
     Args:
-        filters: Number of output channels.
-        kernel_size: int or (kh, kw).
-        strides: int or (sh, sw); ``"same"`` padding multiplies the spatial
-            size by the stride.
-        padding: ``"same"`` (default) or ``"valid"``.
-        init_scale: Output std per channel after data-dependent init.
-        use_bias: Whether to add a bias.
-        activation: Optional activation.
-        kernel_initializer: Initializer of ``v`` (default N(0, 0.05²)).
-        g_initializer: Initializer of ``g``.
-        bias_initializer: Initializer of ``bias``.
-        **kwargs: Base ``Layer`` arguments.
+        filters, kernel_size, strides, padding, ...: as
+            :class:`WeightNormConv2D`; ``"same"`` padding multiplies the
+            spatial size by the stride.
 
     Returns:
         Tensor ``(batch, H', W', filters)``.
@@ -406,22 +395,15 @@ class WeightNormConv2DTranspose(_WeightNormConvBase):
         super().__init__(filters, kernel_size, strides=strides, padding=padding, **kwargs)
         self._out_axis = 2
 
-    def build(self, input_shape):
-        in_channels = self._in_channels(input_shape)
-        self._add_weight_norm_variables(self.kernel_size + (self.filters, in_channels))
+    def _kernel_shape(self, in_channels):
+        return self.kernel_size + (self.filters, in_channels)
 
     def _project(self, x, v):
         return ops.conv_transpose(
             x, v, strides=self.strides, padding=self.padding, data_format="channels_last"
         )
 
-    def compute_output_shape(self, input_shape):
-        spatial = []
-        for size, k, s in zip(input_shape[1:3], self.kernel_size, self.strides):
-            if size is None:
-                spatial.append(None)
-            elif self.padding == "same":
-                spatial.append(size * s)
-            else:
-                spatial.append(size * s + max(k - s, 0))
-        return (input_shape[0], *spatial, self.filters)
+    def _output_size(self, size, k, s):
+        if self.padding == "same":
+            return size * s
+        return size * s + max(k - s, 0)

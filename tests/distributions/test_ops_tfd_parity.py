@@ -24,10 +24,10 @@ if BACKEND == "tensorflow":
     T = tf.constant
 
 RTOL = {"float32": 1e-4, "float64": 1e-5}
-# Relative error is meaningless for results at or next to 0 (an upper-tail
-# log_cdf of -1e-22, a lower-tail cdf of 1e-30, the entropy of a Bernoulli
-# with |logit| = 50): both implementations get them by rounding O(1) terms, so
-# we allow an absolute error of a few ulps of 1 (float32: 1e-6, float64: 1e-12).
+# Relative error is meaningless for results at or next to 0 (a log-probability
+# of a category with logit 50 against -50, a KL between nearly equal normals):
+# both implementations get them by rounding O(1) terms, so we allow an
+# absolute error of a few ulps of 1 (float32: 1e-6, float64: 1e-12).
 ATOL = {"float32": 1e-6, "float64": 1e-12}
 
 
@@ -70,43 +70,10 @@ def test_normal(dtype, params):
     ours, theirs = ops_tfd.Normal(loc, scale), tfd.Normal(T(loc), T(scale))
     assert ours.batch_shape == tuple(theirs.batch_shape.as_list())
     assert ours.event_shape == ()
-    check_methods(ours, theirs, ["log_prob", "prob", "cdf", "log_cdf",
-                                 "survival_function", "log_survival_function"], dtype, x)
-    check_methods(ours, theirs, ["mean", "mode", "stddev", "variance", "entropy"], dtype)
+    check_methods(ours, theirs, ["log_prob"], dtype, x)
+    check_methods(ours, theirs, ["mean"], dtype)
     assert_parity(ours.loc, theirs.loc, dtype)
     assert_parity(ours.scale, theirs.scale, dtype)
-
-
-@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
-@pytest.mark.parametrize("params", [loc_scale_grid, random_loc_scale])
-def test_logistic(dtype, params):
-    loc, scale, x = params(dtype)
-    ours, theirs = ops_tfd.Logistic(loc, scale), tfd.Logistic(T(loc), T(scale))
-    check_methods(ours, theirs, ["log_prob", "prob", "cdf", "log_cdf",
-                                 "log_survival_function", "survival_function"], dtype, x)
-    check_methods(ours, theirs, ["mean", "mode", "stddev", "entropy"], dtype)
-
-
-LOGITS = [-50.0, -20.0, -1.0, 0.0, 1e-3, 3.0, 20.0, 50.0]
-PROBS = [0.0, 1e-7, 0.2, 0.5, 0.9, 1.0]
-
-
-@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
-@pytest.mark.parametrize("kind", ["logits", "probs"])
-def test_bernoulli(dtype, kind):
-    values = np.array(LOGITS if kind == "logits" else PROBS, dtype)
-    ours = ops_tfd.Bernoulli(**{kind: values})
-    theirs = tfd.Bernoulli(**{kind: T(values)})
-    x = np.array([[0], [1]], "int32")
-    check_methods(ours, theirs, ["log_prob", "prob"], dtype, x)
-    check_methods(ours, theirs, ["mean", "entropy", "probs_parameter", "logits_parameter"],
-                  dtype)
-    np.testing.assert_array_equal(to_np(ours.mode()), theirs.mode().numpy())
-    assert to_np(ours.mode()).dtype == np.int32
-    if kind == "logits":
-        assert_parity(ours.logits, theirs.logits, dtype)
-        assert ours.probs is None
-    assert ours.batch_shape == (len(values),)
 
 
 def categorical_params(dtype):
@@ -131,9 +98,11 @@ def test_categorical(dtype, kind):
     ours = ops_tfd.Categorical(**{kind: values})
     theirs = tfd.Categorical(**{kind: T(values)})
     assert ours.batch_shape == (4,)
-    check_methods(ours, theirs, ["log_prob", "prob"], dtype, k)
-    check_methods(ours, theirs, ["entropy", "probs_parameter", "logits_parameter"], dtype)
-    np.testing.assert_array_equal(to_np(ours.mode()), theirs.mode().numpy())
+    check_methods(ours, theirs, ["log_prob"], dtype, k)
+    check_methods(ours, theirs, ["probs_parameter", "logits_parameter"], dtype)
+    if kind == "logits":
+        assert_parity(ours.logits, theirs.logits, dtype)
+        assert ours.probs is None
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
@@ -147,21 +116,20 @@ def test_independent_normal(dtype):
     assert ours.batch_shape == (3,) and ours.event_shape == (4, 5)
     assert isinstance(ours.distribution, ops_tfd.Normal)
     check_methods(ours, theirs, ["log_prob"], dtype, x)
-    check_methods(ours, theirs, ["mean", "mode", "entropy", "stddev"], dtype)
+    check_methods(ours, theirs, ["mean"], dtype)
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
-@pytest.mark.parametrize("family", ["Normal", "Logistic"])
-def test_mixture_same_family_scalar_components(dtype, family):
+def test_mixture_same_family_scalar_components(dtype):
     logits = np.array([[0.0, 1.0, -2.0, 0.5], [50.0, -50.0, 0.0, 0.0],
                        [-50.0, -50.0, -50.0, 50.0]], dtype)
     loc = np.array([[-1e3, 0.0, 2.0, 1e3], [0.0, 1.0, -1.0, 5.0], [3.0, -3.0, 0.0, 0.1]], dtype)
     scale = np.array([[1e-3, 1.0, 0.5, 1e4], [1e-6, 2.0, 0.3, 1.0], [1.0, 1.0, 50.0, 1e-2]], dtype)
     x = np.array([-1e4, -30.0, -1.0, 0.0, 0.7, 2.0, 1e3, 1e4], dtype)[:, None]
     ours = ops_tfd.MixtureSameFamily(ops_tfd.Categorical(logits=logits),
-                                     getattr(ops_tfd, family)(loc, scale))
+                                     ops_tfd.Normal(loc, scale))
     theirs = tfd.MixtureSameFamily(tfd.Categorical(logits=T(logits)),
-                                   getattr(tfd, family)(T(loc), T(scale)))
+                                   tfd.Normal(T(loc), T(scale)))
     assert ours.batch_shape == (3,) and ours.event_shape == ()
     check_methods(ours, theirs, ["log_prob"], dtype, x)
     check_methods(ours, theirs, ["mean"], dtype)
@@ -211,8 +179,6 @@ def test_sample_shapes_match_tfp():
     loc, scale = np.zeros((2, 3), "float32"), np.ones((1, 3), "float32")
     for ours, theirs in [
         (ops_tfd.Normal(loc, scale), tfd.Normal(loc, scale)),
-        (ops_tfd.Logistic(loc, scale), tfd.Logistic(loc, scale)),
-        (ops_tfd.Bernoulli(logits=loc), tfd.Bernoulli(logits=loc)),
         (ops_tfd.Categorical(logits=loc), tfd.Categorical(logits=loc)),
         (ops_tfd.Independent(ops_tfd.Normal(loc, scale), 1),
          tfd.Independent(tfd.Normal(loc, scale), 1)),

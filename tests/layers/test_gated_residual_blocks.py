@@ -1,4 +1,4 @@
-"""Gated residual blocks (PixelCNN++ gated_resnet), conv and dense."""
+"""The gated residual block (PixelCNN++ gated_resnet)."""
 
 import keras
 import numpy as np
@@ -6,7 +6,6 @@ import pytest
 
 from keras_hvae.layers import (
     GatedResidualBlock,
-    GatedResidualDenseBlock,
     WeightNormConv2D,
     WeightNormConv2DTranspose,
     initialize_weight_norm,
@@ -168,35 +167,3 @@ def test_conv_block_config_round_trip(kwargs, rng, to_numpy):
 def test_seed_is_an_int_in_config_even_if_not_given():
     config = GatedResidualBlock(4, dropout=0.1).get_config()
     assert isinstance(config["seed"], int)
-
-
-# ----------------------------------------------------------------- dense block
-@pytest.mark.backend_suite
-def test_dense_block_shapes_identity_and_aux(rng, to_numpy):
-    x = rng.normal(size=(8, 12)).astype("float32")
-    same = GatedResidualDenseBlock(12)
-    assert tuple(same(x).shape) == (8, 12) and same.shortcut is None
-    _zero_gate(same.dense2)
-    np.testing.assert_array_equal(to_numpy(same(x)), x)
-
-    proj = GatedResidualDenseBlock(5, dropout=0.5, seed=0)
-    a_map = rng.normal(size=(8, 2, 2, 3)).astype("float32")  # flattened to 12
-    y1 = to_numpy(proj(x, aux=a_map))
-    assert y1.shape == (8, 5) and proj.shortcut is not None
-    assert proj.aux_projection.v.shape == (12, 5)
-    y2 = to_numpy(proj(x, aux=a_map * -1.0))
-    assert np.abs(y1 - y2).max() > 1e-3
-    np.testing.assert_array_equal(y1, to_numpy(proj(x, aux=a_map, training=False)))
-    assert np.abs(y1 - to_numpy(proj(x, aux=a_map, training=True))).max() > 1e-3
-
-
-def test_dense_block_config_round_trip(rng, to_numpy):
-    x = rng.normal(size=(8, 12)).astype("float32")
-    block = GatedResidualDenseBlock(7, dropout=0.1, seed=5, activation="concat_elu")
-    initialize_weight_norm(block, x)
-    clone = GatedResidualDenseBlock.from_config(block.get_config())
-    clone.build(x.shape)
-    clone.set_weights(block.get_weights())
-    np.testing.assert_allclose(to_numpy(clone(x)), to_numpy(block(x)), atol=1e-5)
-    with pytest.raises(ValueError, match="expects \\(batch, features\\)"):
-        GatedResidualDenseBlock(3)(rng.normal(size=(2, 3, 4)).astype("float32"))
