@@ -19,6 +19,22 @@ def _load(preset, load_weights=True):
     return load_preset(preset, load_weights=load_weights)
 
 
+def _load_with_inputs(args, capability, limit):
+    """`(model, x)`: the preset `args.preset` and `limit` of its test inputs.
+
+    `(None, None)` (after a message on stderr) when the model lacks the
+    method `capability`.
+    """
+    from keras_hvae.datasets.registry import test_inputs
+
+    model = _load(args.preset)
+    if not hasattr(model, capability):
+        print(f"{type(model).__name__} has no {capability}.", file=sys.stderr)
+        return None, None
+    x = test_inputs(args.dataset or model.preset_metadata.get("dataset"), path=args.data, limit=limit)
+    return model, x
+
+
 def _print_table(rows, headers):
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h)) for i, h in enumerate(headers)]
     line = "  ".join(str(h).ljust(w) for h, w in zip(headers, widths))
@@ -113,11 +129,10 @@ def cmd_train(args):
 
 
 def cmd_recipes(args):
-    from keras_hvae.training.recipes import RECIPES, _load_family_recipes
+    from keras_hvae.utils import registry
 
-    _load_family_recipes()
-    for name, r in sorted(RECIPES.items()):
-        print(f"{name}: {r.metadata.get('description', '')}")
+    for name, r in registry.recipes().items():
+        print(f"{name}: {r.get('metadata', {}).get('description', '')}")
     return 0
 
 
@@ -131,13 +146,9 @@ def cmd_export(args):
 def cmd_anomaly(args):
     import numpy as np
 
-    from keras_hvae.datasets.registry import test_inputs
-
-    model = _load(args.preset)
-    if not hasattr(model, "anomaly_score"):
-        print(f"{type(model).__name__} has no anomaly_score.", file=sys.stderr)
+    model, x = _load_with_inputs(args, "anomaly_score", args.limit)
+    if model is None:
         return 2
-    x = test_inputs(args.dataset or model.preset_metadata.get("dataset"), path=args.data, limit=args.limit)
     scores = model.anomaly_score(x, args.k, num_samples=args.num_samples)
     print(json.dumps({"k": args.k, "mean": float(np.mean(scores)), "std": float(np.std(scores)),
                       "num_examples": int(len(scores))}, indent=2))
@@ -145,16 +156,13 @@ def cmd_anomaly(args):
 
 
 def cmd_inpaint(args):
-    from keras_hvae.datasets.registry import test_inputs
-    from keras_hvae.evaluation.plots import save_image_grid
-
-    model = _load(args.preset)
-    if not hasattr(model, "inpaint"):
-        print(f"{type(model).__name__} has no inpaint.", file=sys.stderr)
-        return 2
     import numpy as np
 
-    x = test_inputs(args.dataset or model.preset_metadata.get("dataset"), path=args.data, limit=args.num)
+    from keras_hvae.evaluation.plots import save_image_grid
+
+    model, x = _load_with_inputs(args, "inpaint", args.num)
+    if model is None:
+        return 2
     mask = model.default_mask(x, seed=args.seed) if hasattr(model, "default_mask") else None
     filled = model.inpaint(x, mask)
     shown = np.where(mask > 0, x, 0.5) if mask is not None else x

@@ -24,3 +24,5 @@ from keras_hvae.datasets.sentences import sentence_dataset
 from keras_hvae.datasets.sentences import split_sentences
 from keras_hvae.datasets.svhn import load_svhn
 from keras_hvae.datasets.svhn import svhn
+from keras_hvae.datasets.semi_supervised import semi_supervised_dataset
+from keras_hvae.datasets.text import fortune_text, text_dataset, text_splits

@@ -133,16 +133,8 @@ def _preprocess(image_size, crop):
 
 
 def celeba(
-    split="train",
-    batch_size=64,
-    seed=0,
-    shuffle=None,
-    path=None,
-    limit=None,
-    download=False,
-    drop_remainder=False,
-    image_size=IMAGE_SIZE,
-    crop=CROP,
+    split="train", batch_size=64, seed=0, shuffle=None, path=None, limit=None, download=False, drop_remainder=False,
+    image_size=IMAGE_SIZE, crop=CROP,
 ):
     """CelebA as a `tf.data.Dataset` of uint8 (batch, 64, 64, 3).
 

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from keras_hvae.datasets.files import find
-from keras_hvae.datasets.pipeline import check_split
 from keras_hvae.datasets.pipeline import holdout
 from keras_hvae.datasets.pipeline import labelled_pipeline
+from keras_hvae.datasets.pipeline import split_pipeline
 
 ARCHIVE = "cifar-10-python.tar.gz"
 DIRNAME = "cifar-10-batches-py"
@@ -97,24 +97,16 @@ def load_cifar10(path=None, download=False, validation_size=VALIDATION_SIZE):
 
 
 def cifar10(
-    split="train",
-    batch_size=64,
-    seed=0,
-    shuffle=None,
-    path=None,
-    limit=None,
-    with_labels=False,
-    download=False,
-    drop_remainder=False,
-    validation_size=VALIDATION_SIZE,
+    split="train", batch_size=64, seed=0, shuffle=None, path=None, limit=None, with_labels=False, download=False,
+    drop_remainder=False, validation_size=VALIDATION_SIZE,
 ):
     """CIFAR-10 as a `tf.data.Dataset` of uint8 (batch, 32, 32, 3).
 
     Args: as `keras_hvae.datasets.mnist_uint8`, plus `validation_size`
     (see `load_cifar10`).
     """
-    check_split(split)
-    x, y = load_cifar10(path, download=download, validation_size=validation_size)[split]
-    if limit is not None:
-        x, y = x[:limit], y[:limit]
-    return labelled_pipeline(x, y, split, batch_size, seed, shuffle, with_labels, drop_remainder)
+    return split_pipeline(
+        lambda: load_cifar10(path, download=download, validation_size=validation_size), split, limit,
+        labelled_pipeline, batch_size=batch_size, seed=seed, shuffle=shuffle, with_labels=with_labels,
+        drop_remainder=drop_remainder,
+    )

@@ -74,15 +74,8 @@ def read_fortunes(path=None, exclude=EXCLUDE):
 
 
 def fortune_sentences(
-    path=None,
-    max_words=40,
-    min_words=1,
-    lowercase=False,
-    validation_fraction=0.1,
-    test_fraction=0.1,
-    seed=0,
-    exclude=EXCLUDE,
-    min_letter_fraction=0.6,
+    path=None, max_words=40, min_words=1, lowercase=False, validation_fraction=0.1, test_fraction=0.1, seed=0,
+    exclude=EXCLUDE, min_letter_fraction=0.6,
 ):
     """Sentences from the fortune files, split by sentence.
 

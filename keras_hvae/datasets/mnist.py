@@ -129,16 +129,8 @@ def to_uint8(x):
 
 
 def binarized_mnist(
-    split="train",
-    batch_size=64,
-    binarization="dynamic",
-    seed=0,
-    shuffle=None,
-    path=None,
-    limit=None,
-    with_labels=False,
-    download=False,
-    drop_remainder=False,
+    split="train", batch_size=64, binarization="dynamic", seed=0, shuffle=None, path=None, limit=None,
+    with_labels=False, download=False, drop_remainder=False,
 ):
     """Binarised MNIST as a `tf.data.Dataset` of float32 (batch, 28, 28, 1).
 
@@ -164,14 +156,9 @@ def binarized_mnist(
     >>> ds = binarized_mnist("train", batch_size=32, path="~/data")  # doctest: +SKIP
     """
     from keras_hvae.datasets.pipeline import binarized_pipeline
+    from keras_hvae.datasets.pipeline import split_pipeline
 
-    splits = load_mnist(path, download=download)
-    if split not in splits:
-        raise ValueError(f"split must be one of {sorted(splits)}; got {split!r}.")
-    x, y = splits[split]
-    if limit is not None:
-        x, y = x[:limit], y[:limit]
-    return binarized_pipeline(
-        x, y, split, batch_size, binarization=binarization, seed=seed, shuffle=shuffle,
-        with_labels=with_labels, drop_remainder=drop_remainder,
+    return split_pipeline(
+        lambda: load_mnist(path, download=download), split, limit, binarized_pipeline, batch_size=batch_size,
+        binarization=binarization, seed=seed, shuffle=shuffle, with_labels=with_labels, drop_remainder=drop_remainder,
     )

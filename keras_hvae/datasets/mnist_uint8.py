@@ -8,8 +8,8 @@ The file stores grey level k as the float k/256, so k = round(256 x)
 
 from keras_hvae.datasets.mnist import load_mnist
 from keras_hvae.datasets.mnist import to_uint8
-from keras_hvae.datasets.pipeline import check_split
 from keras_hvae.datasets.pipeline import labelled_pipeline
+from keras_hvae.datasets.pipeline import split_pipeline
 
 
 def load_mnist_uint8(path=None, download=False):
@@ -23,14 +23,7 @@ def load_mnist_uint8(path=None, download=False):
 
 
 def mnist_uint8(
-    split="train",
-    batch_size=64,
-    seed=0,
-    shuffle=None,
-    path=None,
-    limit=None,
-    with_labels=False,
-    download=False,
+    split="train", batch_size=64, seed=0, shuffle=None, path=None, limit=None, with_labels=False, download=False,
     drop_remainder=False,
 ):
     """8-bit MNIST as a `tf.data.Dataset` of uint8 (batch, 28, 28, 1).
@@ -46,8 +39,7 @@ def mnist_uint8(
         download: fetch the file when it is missing.
         drop_remainder: drop the last incomplete batch.
     """
-    check_split(split)
-    x, y = load_mnist_uint8(path, download=download)[split]
-    if limit is not None:
-        x, y = x[:limit], y[:limit]
-    return labelled_pipeline(x, y, split, batch_size, seed, shuffle, with_labels, drop_remainder)
+    return split_pipeline(
+        lambda: load_mnist_uint8(path, download=download), split, limit, labelled_pipeline, batch_size=batch_size,
+        seed=seed, shuffle=shuffle, with_labels=with_labels, drop_remainder=drop_remainder,
+    )

@@ -21,8 +21,8 @@ import numpy as np
 from keras_hvae.datasets.files import find
 from keras_hvae.datasets.files import loadmat
 from keras_hvae.datasets.pipeline import binarized_pipeline
-from keras_hvae.datasets.pipeline import check_split
 from keras_hvae.datasets.pipeline import holdout
+from keras_hvae.datasets.pipeline import split_pipeline
 
 FILENAME = "chardata.mat"
 URL = "https://raw.githubusercontent.com/yburda/iwae/master/datasets/OMNIGLOT/chardata.mat"
@@ -79,17 +79,8 @@ def load_omniglot(path=None, download=False, validation_size=VALIDATION_SIZE, sp
 
 
 def binarized_omniglot(
-    split="train",
-    batch_size=64,
-    binarization="dynamic",
-    seed=0,
-    shuffle=None,
-    path=None,
-    limit=None,
-    with_labels=False,
-    download=False,
-    drop_remainder=False,
-    validation_size=VALIDATION_SIZE,
+    split="train", batch_size=64, binarization="dynamic", seed=0, shuffle=None, path=None, limit=None,
+    with_labels=False, download=False, drop_remainder=False, validation_size=VALIDATION_SIZE,
 ):
     """Binarised Omniglot as a `tf.data.Dataset` of float32 (batch, 28, 28, 1).
 
@@ -97,11 +88,8 @@ def binarized_omniglot(
     (see `load_omniglot`). "dynamic" binarisation draws every pixel afresh
     each epoch (IWAE's setting for all splits); "static" draws once.
     """
-    check_split(split)
-    x, y = load_omniglot(path, download=download, validation_size=validation_size)[split]
-    if limit is not None:
-        x, y = x[:limit], y[:limit]
-    return binarized_pipeline(
-        x, y, split, batch_size, binarization=binarization, seed=seed, shuffle=shuffle,
+    return split_pipeline(
+        lambda: load_omniglot(path, download=download, validation_size=validation_size), split, limit,
+        binarized_pipeline, batch_size=batch_size, binarization=binarization, seed=seed, shuffle=shuffle,
         with_labels=with_labels, drop_remainder=drop_remainder,
     )

@@ -111,3 +111,28 @@ def binarized_pipeline(
 
     ds = array_pipeline((x, y), batch_size, shuffle, seed, transform=transform, drop_remainder=drop_remainder)
     return finish(ds, with_labels)
+
+
+def split_pipeline(load, split, limit, pipeline, **options):
+    """One split of an in-memory `(x, y)` dataset through `pipeline`.
+
+    The body every array-backed public loader shares: check `split`, load,
+    keep the first `limit` examples, and build the dataset.
+
+    Args:
+        load: `f() -> {"train": (x, y), "validation": (x, y), "test": (x, y)}`;
+            called only once `split` is known to be valid.
+        split: "train", "validation" or "test".
+        limit: keep only the first `limit` examples (None: all).
+        pipeline: `labelled_pipeline` or `binarized_pipeline`.
+        **options: the rest of `pipeline`'s arguments (`batch_size`,
+            `seed`, `shuffle`, ...).
+
+    Returns:
+        `pipeline`'s batched, prefetched `tf.data.Dataset`.
+    """
+    check_split(split)
+    x, y = load()[split]
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    return pipeline(x, y, split, **options)

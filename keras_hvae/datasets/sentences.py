@@ -131,18 +131,8 @@ def split_corpus(sentences, validation_fraction=0.1, test_fraction=0.1, seed=0):
 
 
 def sentence_corpus(
-    paths_or_dir,
-    unit="line",
-    max_words=40,
-    min_words=1,
-    lowercase=False,
-    validation_fraction=0.1,
-    test_fraction=0.1,
-    seed=0,
-    pattern="*.txt",
-    min_letter_fraction=0.0,
-    deduplicate=True,
-    encoding="utf-8",
+    paths_or_dir, unit="line", max_words=40, min_words=1, lowercase=False, validation_fraction=0.1,
+    test_fraction=0.1, seed=0, pattern="*.txt", min_letter_fraction=0.0, deduplicate=True, encoding="utf-8",
 ):
     """Sentences from text files, split by sentence into train / validation / test.
 

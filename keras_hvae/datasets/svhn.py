@@ -22,9 +22,9 @@ import numpy as np
 
 from keras_hvae.datasets.files import find
 from keras_hvae.datasets.files import loadmat
-from keras_hvae.datasets.pipeline import check_split
 from keras_hvae.datasets.pipeline import holdout
 from keras_hvae.datasets.pipeline import labelled_pipeline
+from keras_hvae.datasets.pipeline import split_pipeline
 
 BASE_URL = "http://ufldl.stanford.edu/housenumbers/"
 FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat", "extra": "extra_32x32.mat"}
@@ -76,26 +76,16 @@ def load_svhn(path=None, download=False, validation_size=VALIDATION_SIZE, split_
 
 
 def svhn(
-    split="train",
-    batch_size=64,
-    seed=0,
-    shuffle=None,
-    path=None,
-    limit=None,
-    with_labels=False,
-    download=False,
-    drop_remainder=False,
-    validation_size=VALIDATION_SIZE,
-    include_extra=False,
+    split="train", batch_size=64, seed=0, shuffle=None, path=None, limit=None, with_labels=False, download=False,
+    drop_remainder=False, validation_size=VALIDATION_SIZE, include_extra=False,
 ):
     """SVHN as a `tf.data.Dataset` of uint8 (batch, 32, 32, 3).
 
     Args: as `keras_hvae.datasets.mnist_uint8`, plus `validation_size` and
     `include_extra` (see `load_svhn`).
     """
-    check_split(split)
-    splits = load_svhn(path, download=download, validation_size=validation_size, include_extra=include_extra)
-    x, y = splits[split]
-    if limit is not None:
-        x, y = x[:limit], y[:limit]
-    return labelled_pipeline(x, y, split, batch_size, seed, shuffle, with_labels, drop_remainder)
+    return split_pipeline(
+        lambda: load_svhn(path, download=download, validation_size=validation_size, include_extra=include_extra),
+        split, limit, labelled_pipeline, batch_size=batch_size, seed=seed, shuffle=shuffle, with_labels=with_labels,
+        drop_remainder=drop_remainder,
+    )

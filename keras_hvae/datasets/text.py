@@ -12,8 +12,6 @@ import functools
 
 import numpy as np
 
-from keras_hvae.models.text.vocabulary import Vocabulary
-
 
 def text_splits(splits, max_tokens=20000, max_length=40, standardize=None, oov="filter"):
     """Vocabulary and id arrays of `{"train": [str], "validation": ..., "test": ...}`.
@@ -22,6 +20,8 @@ def text_splits(splits, max_tokens=20000, max_length=40, standardize=None, oov="
         dict with `vocabulary` and, per split, `<split>` (ids `(N, max_length + 1)`)
         and `<split>_sentences` (the kept sentences).
     """
+    from keras_hvae.datasets.vocabulary import Vocabulary
+
     vocab = Vocabulary.build(splits["train"], max_tokens=max_tokens, standardize=standardize)
     out = {"vocabulary": vocab}
     for name, sentences in splits.items():

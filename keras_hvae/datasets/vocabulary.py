@@ -270,12 +270,35 @@ class Vocabulary:
         return f"Vocabulary(size={self.size}, standardize={self.standardize!r})"
 
 
+def asset_reference(vocabulary):
+    """What a preset's `config.json` holds in place of the words: the asset
+    file, the size and the standardisation (the words are only in
+    `assets/vocabulary.txt`)."""
+    return {"asset": VOCABULARY_FILE, "size": int(vocabulary.size), "standardize": vocabulary.standardize}
+
+
+class PendingVocabulary(Vocabulary):
+    """A placeholder of the right size until a preset's asset is read
+    (`asset_reference`); encoding or decoding with it is an error."""
+
+    def __init__(self, size, standardize=None):
+        super().__init__([f"pending_{i}" for i in range(int(size) - 4)], standardize=standardize)
+
+    def encode(self, *args, **kwargs):
+        raise ValueError("This vocabulary was not loaded: the preset's assets/vocabulary.txt was never read.")
+
+    decode = encode
+
+
 def as_vocabulary(value):
     """A `Vocabulary` from an instance, its config dict, a Keras
-    serialisation dict or a list of words."""
+    serialisation dict, a list of words, or a preset's `asset_reference`
+    (a `PendingVocabulary` until the asset is read)."""
     if isinstance(value, Vocabulary):
         return value
     if isinstance(value, dict):
+        if "asset" in value:
+            return PendingVocabulary(value["size"], standardize=value.get("standardize"))
         if "class_name" in value:
             return keras.saving.deserialize_keras_object(value)
         return Vocabulary.from_config(value)
