@@ -55,14 +55,12 @@ def main(argv=None):
         print(table(args.out, args.recipe or DEFAULT))
         return
 
-    from keras_hvae.training.recipes import run_recipe
-    from keras_hvae.models.text.text_presets import fortunes_recipe
+    from keras_hvae.training.recipes import get_recipe, run_recipe
 
     for name in args.recipe or DEFAULT:
-        limit = None if args.minutes is None else args.minutes * 60
-        recipe = fortunes_recipe(
-            name, epochs=args.epochs, time_limit_s=limit, steps_per_epoch=args.steps_per_epoch
-        )
+        overrides = {"epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch,
+                     "time_limit_s": None if args.minutes is None else args.minutes * 60}
+        recipe = get_recipe(name, **{k: v for k, v in overrides.items() if v is not None})
         out = Path(args.out) / name
         started = time.time()
         preset, meta = run_recipe(recipe, out, resume=args.resume, verbose=args.verbose)

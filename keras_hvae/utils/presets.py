@@ -16,11 +16,13 @@ from pathlib import Path
 
 import keras
 
+from keras_hvae.utils import registry
+from keras_hvae.utils.registry import SHIPPED_DIR
+
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
 WEIGHTS_FILE = "model.weights.h5"
 ASSETS_DIR = "assets"
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "presets"
 
 
 class PresetError(ValueError):
@@ -51,25 +53,20 @@ def _read_json(path, what):
 
 
 def shipped_presets():
-    """`{name: metadata}` of the presets shipped inside the package."""
+    """`{name: metadata}` of every registered preset (each family registers
+    its own with `keras_hvae.utils.registry.register_presets`)."""
     out = {}
-    if SHIPPED_DIR.is_dir():
-        for meta in sorted(SHIPPED_DIR.glob(f"*/{METADATA_FILE}")):
-            try:
-                data = _read_json(meta, "shipped preset")
-            except PresetError:
-                continue
-            out[meta.parent.name] = data
+    for name, spec in registry.presets().items():
+        try:
+            out[name] = _read_json(spec["path"] / METADATA_FILE, f"preset {name!r}")
+        except PresetError:
+            continue
     return out
 
 
 def _download_url(url):
     name = url.rstrip("/").split("/")[-1]
-    for suffix in (".tar.gz", ".tgz", ".zip", ".tar"):
-        if name.endswith(suffix):
-            stem = name[: -len(suffix)]
-            break
-    else:
+    if not name.endswith((".tar.gz", ".tgz", ".zip", ".tar")):
         raise PresetError(f"A preset URL must point to a .tar.gz, .tgz, .tar or .zip archive of a preset directory; got {url}.")
     # The cache is keyed by the whole URL (not just the file name), so two
     # presets with the same archive name never shadow each other.
@@ -113,30 +110,19 @@ def resolve_preset(preset):
     local = Path(preset).expanduser()
     if local.is_dir():
         return local
-    shipped = SHIPPED_DIR / preset
-    if preset in shipped_presets():
-        return shipped
-    known = ", ".join(sorted(shipped_presets())) or "(none shipped)"
+    registered = registry.presets()
+    if preset in registered:
+        return registered[preset]["path"]
+    known = ", ".join(sorted(registered)) or "(none shipped)"
     raise PresetError(
         f"Unknown preset {preset!r}: not a shipped preset, a local directory, an "
         f"http(s) URL or an hf:// handle. Shipped presets: {known}."
     )
 
 
-def register_model_classes():
-    """Imports the model families so that their classes are registered."""
-    import importlib
-
-    for module in ("keras_hvae.models", "keras_hvae.models.biva", "keras_hvae.models.matnet", "keras_hvae.models.text"):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            pass
-
-
 def load_preset(preset, load_weights=True, expected_class=None):
     """Builds the model of a preset and loads (and verifies) its weights."""
-    register_model_classes()
+    registry.load_families()  # every family's classes are deserializable
     directory = resolve_preset(preset)
     config = _read_json(directory / CONFIG_FILE, f"preset {preset!r}")
     metadata = _read_json(directory / METADATA_FILE, f"preset {preset!r}")
@@ -180,8 +166,11 @@ def save_preset(model, directory, metadata=None):
     config = keras.saving.serialize_keras_object(model)
     # A preset describes the model, not how it was compiled for training.
     config.pop("compile_config", None)
+    # The twin below is built from the full config; the file gets the
+    # model's preset form (e.g. assets referred to, not repeated).
+    file_config = model.preset_config(json.loads(json.dumps(config))) if hasattr(model, "preset_config") else config
     with open(directory / CONFIG_FILE, "w", encoding="utf-8") as f:
-        json.dump(config, f, indent=2)
+        json.dump(file_config, f, indent=2)
     weights = directory / WEIGHTS_FILE
     if getattr(model, "optimizer", None) is not None:
         # A preset carries the model's weights, not the optimizer's state:
@@ -233,12 +222,9 @@ class PresetMixin:
     @classproperty
     def presets(cls):
         """`{name: metadata}` of the shipped presets this class can load."""
-        out = {}
-        for name, meta in shipped_presets().items():
-            registered = keras.saving.get_registered_object(f"keras_hvae>{meta.get('class_name')}")
-            if registered is not None and issubclass(registered, cls):
-                out[name] = meta
-        return out
+        metadata = shipped_presets()
+        return {name: metadata[name] for name, spec in registry.presets().items()
+                if name in metadata and issubclass(spec["class"], cls)}
 
     @classmethod
     def from_preset(cls, preset, load_weights=True):
@@ -257,7 +243,8 @@ class PresetMixin:
             PresetError (a ValueError): unknown name, missing or corrupt file,
                 sha256 mismatch, or a preset of another class.
 
-        Example:
+        Example (not run by the docstring tests: the package docstring
+        loads the same preset):
         >>> model = keras_hvae.applications.BIVA.from_preset("biva_binarized_mnist")  # doctest: +SKIP
         """
         return load_preset(preset, load_weights=load_weights, expected_class=cls)

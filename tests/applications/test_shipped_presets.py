@@ -92,13 +92,13 @@ def test_shipped_text_preset_reproduces_its_test_bound(name):
     import os
 
     from keras_hvae.datasets.fortunes import FORTUNE_DIR
-    from keras_hvae.models.text.text_presets import fortunes_recipe
+    from keras_hvae.training.recipes import get_recipe
 
     if not FORTUNE_DIR.is_dir() and not os.environ.get("CI"):
         pytest.skip("fortunes not installed (apt-get install fortunes fortunes-min)")
     model = load_preset(name)
     scores = SHIPPED[name]["scores"]
-    ids = fortunes_recipe(name).test_data()[: scores["num_test_examples"]]
+    ids = get_recipe(name).test_data()[: scores["num_test_examples"]]
     draws = np.stack([model.elbo(ids, seed=s) for s in range(2)])
     se_one = float(np.sqrt(draws.var(axis=0, ddof=1).mean() / ids.shape[0]))
     tolerance = 4.0 * np.sqrt(se_one**2 + se_one**2 / len(draws)) + 0.05

@@ -8,7 +8,7 @@ import numpy as np
 import keras
 import pytest
 
-from keras_hvae.training.recipes import Recipe, get_recipe, register_recipe, run_recipe
+from keras_hvae.training.recipes import Recipe, get_recipe, run_recipe
 from keras_hvae.models import LinearGaussianVAE
 
 
@@ -69,15 +69,16 @@ def test_extra_scores_are_merged_into_the_preset_scores(tmp_path):
 
 
 def test_the_semi_supervised_recipe_uses_100_balanced_labels():
-    from keras_hvae.models.biva.biva_presets import ssl_labelled_indices
+    from keras_hvae.training.recipe_data import data_source
 
     recipe = get_recipe("biva_ssl_mnist100")
-    assert recipe.extra_scores is not None and recipe.steps_per_epoch * recipe.epochs == 3000
+    assert recipe.steps_per_epoch * recipe.epochs == 3000
+    source = data_source("binarized_mnist_100_labels")
     y = np.repeat(np.arange(10), 50)
-    idx = ssl_labelled_indices(y)
+    idx = source.labelled_indices(y)
     assert len(idx) == 100 and len(set(idx)) == 100
     np.testing.assert_array_equal(np.bincount(y[idx]), np.full(10, 10))
-    np.testing.assert_array_equal(idx, ssl_labelled_indices(y))  # seeded
+    np.testing.assert_array_equal(idx, data_source("binarized_mnist_100_labels").labelled_indices(y))  # seeded
 
 
 def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
@@ -92,8 +93,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
 
 
 def test_unknown_recipe_lists_the_known_ones():
-    register_recipe(tiny_recipe())
-    with pytest.raises(ValueError, match="tiny_linear_gaussian"):
+    with pytest.raises(ValueError, match="biva_binarized_mnist"):
         get_recipe("no_such_recipe")
 
 

@@ -42,6 +42,18 @@ at the sample: z^BU_i is drawn before z_{>i}, and z_{>i} depends on it
 through the bottom-up path, so the closed form at the sampled z_{>i} would
 be biased.
 
+Where this lives: `bottom_up` is Eqs. 7-9. Both top-down passes run the
+same per-level step, `_top_down_step` (prior parameters of level i from
+d_{i+1,M}, a draw of z_i, then f_i), over levels L..1 (`_top_down_pass`)
+and differ only in how level i is drawn: `prior_pass` (ancestral sampling,
+Eqs. 4-6) uses `_prior_level` everywhere; `posterior_pass` (Eq. 10) uses
+`_posterior_level` (z from q, with the KL terms above) and, for
+`prior_layers=k`, `_prior_level` for levels 1..k (the bound L^{>k} of
+Eq. 3, `conditional_sample`). The Gaussian pieces (parameterisation,
+sampling with temperature, masked KLs and log-densities) are
+`keras_hvae.models.gaussian`. A tensor k (the SavedModel's `anomaly_score`
+endpoint) is `AnomalyScoreMixin.anomaly_pass` in `biva_anomaly.py`.
+
 Ablations (Sec. 4.1): `bottom_up_latents=False` drops z^BU (the bottom-up
 path is deterministic, z_i = z^TD_i); `deterministic_top_down=False` drops
 the skip connections d_{i+1} -> f_i, so p(z_i | z_{i+1}) and p(x | z_1):
@@ -63,7 +75,6 @@ position-wise (conv) latents are summed over unmasked positions only, so
 padding never changes the bound of the unpadded part.
 """
 
-import math
 
 import keras
 import numpy as np
@@ -71,18 +82,17 @@ from keras import ops
 
 from keras_hvae.layers import GatedResidualBlock, WeightNormConv2D
 from keras_hvae.models.biva import biva_architectures as archs
-from keras_hvae.models.biva.biva_architectures import as_pair, int_or_pair
 from keras_hvae.models.biva.biva_anomaly import AnomalyScoreMixin
 from keras_hvae.models.biva.biva_layers import (
     gaussian_params,
-    gaussian_terms,
     latent_to_map,
     make_gaussian_head,
     projection_layer,
-    sample_normal,
     with_labels,
 )
+from keras_hvae.models.gaussian import kl_and_log_ratio, reparameterized_sample, standard_normal_sample
 from keras_hvae.models.hvae import HierarchicalVAE
+from keras_hvae.utils.arguments import as_pair, int_or_pair
 
 
 @keras.saving.register_keras_serializable(package="keras_hvae")
@@ -342,7 +352,7 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
     def _draw(self, loc, scale, gen, use_mean, temperature=1.0):
         if use_mean:
             return loc
-        return sample_normal(loc, scale, gen, temperature)
+        return reparameterized_sample(loc, scale, gen, temperature)
 
     def bottom_up(self, x, training=False, seed=None, use_mean=False):
         """The bottom-up inference pass (Eqs. 7-9).
@@ -395,130 +405,104 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
             hidden.append(h)
         return h, hidden
 
-    def top_down(
-        self,
-        state,
-        batch_size=None,
-        prior_layers=0,
-        temperature=1.0,
-        seed=None,
-        training=False,
-        y=None,
-        use_mean=False,
-    ):
-        """The top-down pass: generative model and top-down inference (Eq. 10).
+    # ------------------------------------------------------------ top-down
+    def _prior_level(self, i, p_td, p_bu, batch_size, gen, temperature=1.0, use_mean=False):
+        """Level i drawn from the generative model: z_L ~ N(0, I) at the top,
+        else z^TD_i, z^BU_i ~ p(. | d_{i+1,M}) (Eqs. 4-6); no KL terms."""
+        if i == self.num_layers - 1:
+            shape = (batch_size,) + self.latent_shape(i)
+            if use_mean:
+                z_td = ops.zeros(shape, "float32")
+            else:
+                z_td = standard_normal_sample(shape, gen, temperature)
+            z_bu = None
+        else:
+            z_td = self._draw(*p_td, gen, use_mean, temperature)
+            z_bu = self._draw(*p_bu, gen, use_mean, temperature) if p_bu is not None else None
+        zero = ops.zeros((ops.shape(z_td)[0],), "float32")
+        return {"z_td": z_td, "z_bu": z_bu, "kl_td": zero, "kl_bu": zero, "log_ratio": None}
 
-        Args:
-            state: the output of `bottom_up` (None: sample from the prior).
-            batch_size: number of samples when `state` is None.
-            prior_layers: k; levels 1..k are drawn from the conditional
-                prior p(z_{<=k} | z_{>k}) and contribute no KL (Eq. 3).
-            temperature: scales the standard deviation of prior draws.
-            seed: random stream.
-            training: dropout on/off.
-            y: optional one-hot labels (the semi-supervised model).
-            use_mean: use means instead of samples (for `encode`).
+    def _posterior_level(self, i, d, p_td, p_bu, state, gen, use_mean=False):
+        """Level i drawn from q (Eqs. 9-10) with its KL terms and log-ratio.
+
+        z_L ~ q(z_L | d~_{L,M}) against N(0, I); below the top z^TD_i ~
+        q(z^TD_i | [d~_{i,M}, d_{i,M}]) with the closed-form KL given z_{>i},
+        and the bottom-up sample z^BU_i (drawn by `bottom_up`) with the
+        one-sample estimate log q - log p (see the module docstring).
+        """
+        masks = state.get("masks")
+        if i == self.num_layers - 1:
+            q_loc, q_scale = state["q_top"]
+            z_td = self._draw(q_loc, q_scale, gen, use_mean)
+            kl_td, log_ratio = kl_and_log_ratio(
+                z_td, q_loc, q_scale, ops.zeros_like(q_loc), ops.ones_like(q_loc), mask=self._mask(masks, i + 1)
+            )
+            return {"z_td": z_td, "z_bu": None, "kl_td": kl_td, "kl_bu": ops.zeros_like(kl_td), "log_ratio": log_ratio}
+        features = ops.concatenate([state["features"][i], ops.cast(d, state["features"][i].dtype)], axis=-1)
+        q_td = self._head(self.q_td_heads[i], features)
+        z_td = self._draw(*q_td, gen, use_mean)
+        level_mask = self._mask(masks, i + 1)
+        kl_td, log_ratio = kl_and_log_ratio(z_td, *q_td, *p_td, mask=level_mask)
+        if self.bottom_up_latents:
+            z_bu = state["z_bu"][i]
+            _, lr_bu = kl_and_log_ratio(z_bu, *state["q_bu"][i], *p_bu, mask=level_mask)
+            # z^BU_i was drawn before z_{>i}, and z_{>i} depends on it
+            # (through the bottom-up path), so the closed-form
+            # KL(q(z^BU_i) || p(z^BU_i | z_{>i})) at the sampled z_{>i}
+            # is biased; the single-sample log q - log p is not.
+            kl_bu = -lr_bu
+            log_ratio = log_ratio + lr_bu
+        else:
+            z_bu, kl_bu = None, ops.zeros_like(kl_td)
+        return {"z_td": z_td, "z_bu": z_bu, "kl_td": kl_td, "kl_bu": kl_bu, "log_ratio": log_ratio}
+
+    def _top_down_step(self, i, d, skips, draw, y, training, masks):
+        """One level of the top-down pass, shared by every mode.
+
+        The prior parameters of level i come from d_{i+1,M} (none at the
+        top, where p(z_L) = N(0, I)); `draw(i, d, p_td, p_bu)` returns the
+        level's latents and terms (`_prior_level`, `_posterior_level`, or a
+        choice of the two); then f_i maps z_i = [z^BU_i, z^TD_i] (and, with
+        the deterministic top-down path, the layers of f_{i+1}) to d_i.
+
+        Returns:
+            `(level, d_i, skips_i)` with `level` the dict of `draw` plus `z`.
+        """
+        if i == self.num_layers - 1:
+            p_td = p_bu = None
+        else:
+            p_td = self._head(self.p_td_heads[i], d)
+            p_bu = self._head(self.p_bu_heads[i], d) if self.bottom_up_latents else None
+        level = draw(i, d, p_td, p_bu)
+        if level["z_bu"] is not None:
+            level["z"] = ops.concatenate([level["z_bu"], level["z_td"]], axis=-1)
+        else:
+            level["z"] = level["z_td"]
+        d, skips = self._generative_block(
+            i, level["z"], skips if self.deterministic_top_down else None, y, training, masks
+        )
+        return level, d, skips
+
+    def _top_down_pass(self, draw, y=None, training=False, masks=None):
+        """Runs `_top_down_step` from level L down to 1 and the output head.
 
         Returns:
             dict with `params` (decoder output), `kl` (list, bottom first),
             `kl_bottom_up`, `kl_top_down` (lists), `log_ratio` (B,) and
             `codes` (z_i per level, bottom first).
         """
-        gen = self._seed(seed)
         L = self.num_layers
-        masks = state.get("masks") if state is not None else None
-        # prior_layers is a Python int, or a scalar tensor (SavedModel
-        # endpoint): then both draws are made and one is selected per level.
-        dynamic = state is not None and not isinstance(prior_layers, (int, np.integer))
         kl_bu, kl_td, codes = [None] * L, [None] * L, [None] * L
         log_ratio = None
-
-        def add(acc, value):
-            return value if acc is None else acc + value
-
-        def select(i, prior_value, posterior_value):
-            """The prior draw for levels <= k, the posterior one above."""
-            if not dynamic:
-                return prior_value if i < prior_layers else posterior_value
-            use_prior = ops.less(i, ops.cast(prior_layers, "int32"))
-            return ops.where(use_prior, prior_value, posterior_value)
-
-        # ---- top level z_L, prior N(0, I)
-        if state is not None:
-            batch_size = ops.shape(state["features"][-1])[0]
-        shape = (batch_size,) + self.latent_shape(L - 1)
-        need_prior = state is None or dynamic or prior_layers >= L
-        need_posterior = state is not None and (dynamic or prior_layers < L)
-        z_prior = z_post = None
-        if need_posterior:
-            q_loc, q_scale = state["q_top"]
-            z_post = self._draw(q_loc, q_scale, gen, use_mean)
-            kl_post, lr_post = gaussian_terms(
-                z_post, q_loc, q_scale, ops.zeros_like(q_loc), ops.ones_like(q_loc), mask=self._mask(masks, L)
-            )
-            zero = ops.zeros_like(kl_post)
-        if need_prior:
-            if use_mean:
-                z_prior = ops.zeros(shape, "float32")
-            else:
-                z_prior = keras.random.normal(shape, dtype="float32", seed=gen) * temperature
-            zero = ops.zeros((ops.shape(z_prior)[0],), "float32")
-        if state is None:
-            z, kl = z_prior, zero
-        else:
-            z = select(L - 1, z_prior, z_post)
-            kl = select(L - 1, zero, kl_post if need_posterior else zero)
-            if need_posterior:
-                log_ratio = add(log_ratio, select(L - 1, zero, lr_post))
-        kl_td[L - 1], kl_bu[L - 1], codes[L - 1] = kl, zero, z
-        d, skips = self._generative_block(L - 1, z, None, y, training, masks)
-
-        # ---- levels L-1 .. 1
-        for i in reversed(range(L - 1)):
-            p_td = self._head(self.p_td_heads[i], d)
-            p_bu = self._head(self.p_bu_heads[i], d) if self.bottom_up_latents else None
-            need_prior = state is None or dynamic or i < prior_layers
-            need_posterior = state is not None and (dynamic or i >= prior_layers)
-            if need_prior:
-                z_td_prior = self._draw(*p_td, gen, use_mean, temperature)
-                z_bu_prior = self._draw(*p_bu, gen, use_mean, temperature) if p_bu is not None else None
-            if need_posterior:
-                features = ops.concatenate([state["features"][i], ops.cast(d, state["features"][i].dtype)], axis=-1)
-                q_td = self._head(self.q_td_heads[i], features)
-                z_td_post = self._draw(*q_td, gen, use_mean)
-                level_mask = self._mask(masks, i + 1)
-                kl_td_post, lr = gaussian_terms(z_td_post, *q_td, *p_td, mask=level_mask)
-                if self.bottom_up_latents:
-                    z_bu_post = state["z_bu"][i]
-                    _, lr_bu = gaussian_terms(z_bu_post, *state["q_bu"][i], *p_bu, mask=level_mask)
-                    # z^BU_i was drawn before z_{>i}, and z_{>i} depends on it
-                    # (through the bottom-up path), so the closed-form
-                    # KL(q(z^BU_i) || p(z^BU_i | z_{>i})) at the sampled z_{>i}
-                    # is biased; the single-sample log q - log p is not.
-                    kl_bu_post = -lr_bu
-                    lr = lr + lr_bu
-                else:
-                    kl_bu_post = zero
-            if state is None:
-                z_td, z_bu = z_td_prior, (z_bu_prior if p_bu is not None else None)
-                kl_td[i], kl_bu[i] = zero, zero
-            else:
-                z_td = select(i, z_td_prior if need_prior else None, z_td_post if need_posterior else None)
-                kl_td[i] = select(i, zero, kl_td_post if need_posterior else zero)
-                kl_bu[i] = select(i, zero, kl_bu_post if need_posterior else zero)
-                if need_posterior:
-                    log_ratio = add(log_ratio, select(i, zero, lr))
-                z_bu = None
-                if self.bottom_up_latents:
-                    z_bu = select(i, z_bu_prior if need_prior else None, z_bu_post if need_posterior else None)
-            z = ops.concatenate([z_bu, z_td], axis=-1) if self.bottom_up_latents else z_td
-            codes[i] = z
-            d, skips = self._generative_block(
-                i, z, skips if self.deterministic_top_down else None, y, training, masks
-            )
+        d = skips = None
+        for i in reversed(range(L)):
+            level, d, skips = self._top_down_step(i, d, skips, draw, y, training, masks)
+            kl_bu[i], kl_td[i], codes[i] = level["kl_bu"], level["kl_td"], level["z"]
+            if level["log_ratio"] is not None:
+                log_ratio = level["log_ratio"] if log_ratio is None else log_ratio + level["log_ratio"]
         params = ops.cast(self.output_head(ops.elu(d)), "float32")
         if log_ratio is None:
-            log_ratio = zero
+            log_ratio = kl_td[L - 1]  # zeros: no level was drawn from q
         return {
             "params": params,
             "kl": [a + b for a, b in zip(kl_bu, kl_td)],
@@ -527,6 +511,65 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
             "log_ratio": log_ratio,
             "codes": codes,
         }
+
+    def prior_pass(self, batch_size, temperature=1.0, seed=None, training=False, y=None, use_mean=False):
+        """Ancestral sampling from the generative model (Eqs. 4-6).
+
+        Args:
+            batch_size: number of samples.
+            temperature: scales the standard deviation of every draw.
+            seed: random stream.
+            training: dropout on/off.
+            y: optional one-hot labels (the semi-supervised model).
+            use_mean: prior means instead of samples.
+
+        Returns:
+            the dict of `_top_down_pass` (all KL terms and `log_ratio` zero).
+        """
+        gen = self._seed(seed)
+
+        def draw(i, d, p_td, p_bu):
+            return self._prior_level(i, p_td, p_bu, batch_size, gen, temperature, use_mean)
+
+        return self._top_down_pass(draw, y=y, training=training)
+
+    def posterior_pass(self, state, prior_layers=0, temperature=1.0, seed=None, training=False, y=None, use_mean=False):
+        """Top-down inference (Eq. 10) on the output of `bottom_up`.
+
+        Args:
+            state: the output of `bottom_up`.
+            prior_layers: k, a Python int; levels 1..k are drawn from the
+                conditional prior p(z_{<=k} | z_{>k}) at `temperature` and
+                contribute no KL (Eq. 3). (A tensor k, for the SavedModel's
+                `anomaly_score`, is `AnomalyScoreMixin.anomaly_pass`.)
+            temperature: scales the standard deviation of the prior draws.
+            seed: random stream.
+            training: dropout on/off.
+            y: optional one-hot labels (the semi-supervised model).
+            use_mean: use means instead of samples (for `encode`).
+
+        Returns:
+            the dict of `_top_down_pass`.
+        """
+        gen = self._seed(seed)
+        k = int(prior_layers)
+        batch_size = ops.shape(state["features"][-1])[0]
+
+        def draw(i, d, p_td, p_bu):
+            if i < k:
+                return self._prior_level(i, p_td, p_bu, batch_size, gen, temperature, use_mean)
+            return self._posterior_level(i, d, p_td, p_bu, state, gen, use_mean)
+
+        return self._top_down_pass(draw, y=y, training=training, masks=state.get("masks"))
+
+    def top_down(self, state, batch_size=None, prior_layers=0, temperature=1.0, seed=None, training=False, y=None,
+                 use_mean=False):
+        """`posterior_pass(state, ...)`, or `prior_pass(batch_size, ...)` when `state` is None."""
+        if state is None:
+            return self.prior_pass(batch_size, temperature=temperature, seed=seed, training=training, y=y,
+                                   use_mean=use_mean)
+        return self.posterior_pass(state, prior_layers=prior_layers, temperature=temperature, seed=seed,
+                                   training=training, y=y, use_mean=use_mean)
 
     def _default_labels(self, x):
         """The class input of the generative model when none is given
@@ -613,20 +656,6 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
             return self.likelihood.sample(out["params"], seed=gen)
 
         return ops.convert_to_numpy(self._run(f"conditional_{k}_{num_samples}_{temperature}_{mean}", fn, x))
-
-    def export_endpoints(self):
-        """The core's endpoints plus `anomaly_score(x, k)` (L^{>k}, one sample)."""
-        import tensorflow as tf
-
-        endpoints = super().export_endpoints()
-        x_spec = tf.TensorSpec((None,) + tuple(self.data_shape), tf.float32, name="x")
-
-        def anomaly(x, k):
-            t = self._forward(self.prepare_inputs(x), prior_layers=k)
-            return t["log_px"] - sum(t["kl"])
-
-        endpoints["anomaly_score"] = (anomaly, [x_spec, tf.TensorSpec((), tf.int32, name="k")])
-        return endpoints
 
     # --------------------------------------------------------------- config
     def get_config(self):

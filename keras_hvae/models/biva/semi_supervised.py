@@ -34,7 +34,6 @@ from keras import ops
 from keras_hvae.layers import GatedResidualBlock, WeightNormDense
 from keras_hvae.models.biva import biva_architectures as archs
 from keras_hvae.models.biva.biva_model import BIVA
-from keras_hvae.models.objective import kl_warmup_weight, negative_elbo
 
 
 def default_alpha(num_examples, num_labelled, beta=0.1):
@@ -157,8 +156,17 @@ class SemiSupervisedBIVA(BIVA):
     Example:
     >>> model = SemiSupervisedBIVA.from_architecture("binary_28x28", num_classes=10, filters=8,
     ...                                              latent_sizes=[8, 4], alpha=50.0)
-    >>> model.fit(semi_supervised_dataset(x_l, y_l, x_u, batch_size=64), epochs=1)
+    >>> from keras_hvae.models.biva import semi_supervised_dataset
+    >>> x_l, y_l, x_u = x_train[:4], np.array([0, 1, 2, 3]), x_test  # a few labels, more unlabelled
+    >>> model.compile(optimizer="adamax")
+    >>> stream = semi_supervised_dataset(x_l, y_l, x_u, batch_size=8, labelled_per_batch=2)  # infinite
+    >>> history = model.fit(stream, epochs=1, steps_per_epoch=1, verbose=0)
+    >>> model.predict(x_test[:2], verbose=0).shape  # q(y | x)
+    (2, 10)
     """
+
+    #: logged for the labelled examples of each batch
+    extra_metric_names = ("classification_loss", "accuracy")
 
     def __init__(self, num_classes=10, alpha=50.0, **kwargs):
         super().__init__(**kwargs)
@@ -177,13 +185,6 @@ class SemiSupervisedBIVA(BIVA):
             seed=None if self.seed is None else int(self.seed) + 1,
             name="classifier",
         )
-
-    def _make_trackers(self):
-        super()._make_trackers()
-        self._trackers += [
-            keras.metrics.Mean(name="classification_loss"),
-            keras.metrics.Mean(name="accuracy"),
-        ]
 
     # -------------------------------------------------------------- terms
     def class_terms(self, x, training=False, seed=None):
@@ -287,8 +288,11 @@ class SemiSupervisedBIVA(BIVA):
             return data["y"]
         return None
 
-    def compute_objective(self, data, training=False):
-        """Loss and logs of a mixed batch `(x, y)`, y = -1 for unlabelled."""
+    def objective_terms(self, data, training=False):
+        """Terms of a mixed batch `(x, y)`, y = -1 for unlabelled: the mixed
+        bound's log-likelihood and per-level KL, ``alpha`` times the mean
+        cross-entropy of the labelled examples as ``extra_loss``, and the
+        labelled examples' ``classification_loss`` and ``accuracy``."""
         x = self.prepare_inputs(self.unpack_inputs(data))
         batch = ops.shape(x)[0]
         y = self.unpack_labels(data)
@@ -299,26 +303,19 @@ class SemiSupervisedBIVA(BIVA):
         onehot = ops.one_hot(ops.maximum(y, 0), self.num_classes) * labelled[:, None]
         t = self.class_terms(x, training=training)
         log_px, kl, log_q = self._mixed_terms(t, labelled, onehot)
-        warmup = 1.0
-        if training and self.kl_warmup_steps and self.optimizer is not None:
-            warmup = kl_warmup_weight(self.optimizer.iterations, self.kl_warmup_steps)
-        loss, logs = negative_elbo(
-            log_px,
-            kl,
-            free_bits=self.free_bits if training else 0.0,
-            beta=self.beta if training else 1.0,
-            warmup_weight=warmup,
-            batch_mean=self.batch_mean,
-        )
         cross_entropy = -ops.sum(onehot * log_q, axis=-1)
-        loss = loss + self.alpha * self.batch_mean(cross_entropy)
         num_labelled = ops.maximum(ops.sum(labelled), 1.0)
         predicted = ops.cast(ops.argmax(log_q, axis=-1), "int32")
         correct = ops.cast(ops.equal(predicted, ops.maximum(y, 0)), "float32") * labelled
-        logs["classification_loss"] = ops.sum(cross_entropy) / num_labelled
-        logs["accuracy"] = ops.sum(correct) / num_labelled
-        logs["bits_per_dim"] = -logs["elbo"] / (self.num_data_dims * math.log(2.0))
-        return loss, logs
+        return {
+            "log_px": log_px,
+            "kl": kl,
+            "extra_loss": self.alpha * self.batch_mean(cross_entropy),
+            "metrics": {
+                "classification_loss": ops.sum(cross_entropy) / num_labelled,
+                "accuracy": ops.sum(correct) / num_labelled,
+            },
+        }
 
     # --------------------------------------------------------- prediction
     def call(self, inputs, training=False):
@@ -335,61 +332,3 @@ class SemiSupervisedBIVA(BIVA):
         config = super().get_config()
         config.update({"num_classes": self.num_classes, "alpha": self.alpha})
         return config
-
-
-def semi_supervised_dataset(
-    x_labelled,
-    y_labelled,
-    x_unlabelled,
-    batch_size=64,
-    labelled_per_batch=16,
-    seed=0,
-    binarize=False,
-):
-    """A `tf.data` stream of mixed batches for `SemiSupervisedBIVA.fit`.
-
-    Every batch holds `labelled_per_batch` labelled examples (the labelled
-    set is reshuffled and repeated, i.e. oversampled) and
-    `batch_size - labelled_per_batch` unlabelled ones whose label is -1.
-    The stream is infinite: pass `steps_per_epoch` to `fit`.
-
-    Args:
-        x_labelled, y_labelled: the labelled examples and int labels.
-        x_unlabelled: the unlabelled examples.
-        batch_size: total examples per batch.
-        labelled_per_batch: labelled examples per batch.
-        seed: shuffling (and binarisation) seed.
-        binarize: draw a fresh Bernoulli binarisation of grey-level images
-            in [0, 1] for every batch (dynamic binarisation).
-
-    Returns:
-        A `tf.data.Dataset` of `(x, y)`.
-    """
-    import tensorflow as tf
-
-    n_u = int(batch_size) - int(labelled_per_batch)
-    if n_u < 0 or labelled_per_batch < 0:
-        raise ValueError("need 0 <= labelled_per_batch <= batch_size.")
-    x_labelled = np.asarray(x_labelled, "float32")
-    x_unlabelled = np.asarray(x_unlabelled, "float32")
-    lab = (
-        tf.data.Dataset.from_tensor_slices((x_labelled, np.asarray(y_labelled, "int32")))
-        .shuffle(len(x_labelled), seed=seed, reshuffle_each_iteration=True)
-        .repeat()
-        .batch(int(labelled_per_batch), drop_remainder=True)
-    )
-    unl = (
-        tf.data.Dataset.from_tensor_slices(x_unlabelled)
-        .shuffle(len(x_unlabelled), seed=seed + 1, reshuffle_each_iteration=True)
-        .repeat()
-        .batch(n_u, drop_remainder=True)
-        .map(lambda x: (x, -tf.ones((n_u,), tf.int32)))
-    )
-    ds = tf.data.Dataset.zip(lab, unl).map(
-        lambda a, b: (tf.concat([a[0], b[0]], 0), tf.concat([a[1], b[1]], 0))
-    )
-    if binarize:
-        ds = ds.map(
-            lambda x, y: (tf.cast(tf.random.uniform(tf.shape(x), seed=seed) < x, tf.float32), y)
-        )
-    return ds.prefetch(tf.data.AUTOTUNE)

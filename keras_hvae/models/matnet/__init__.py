@@ -12,6 +12,7 @@
 Paper map: see docs/matnet.md.
 """
 
+from keras_hvae.models.matnet import matnet_presets
 from keras_hvae.models.matnet.ar_head import PixelCNNHead, autoregressive_sample
 from keras_hvae.models.matnet.matnet_architectures import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
 from keras_hvae.models.matnet.conditional import ConditionalMatNet, ConditionalStage
@@ -30,6 +31,7 @@ from keras_hvae.models.matnet.mixture_prior import (
 )
 from keras_hvae.models.matnet.matnet_model import MatNet, dequantize
 from keras_hvae.models.matnet.modules import BUModule, GRUTDModule, MergeModule, TDModule
+from keras_hvae.utils.registry import register_models, register_presets, register_recipes
 
 __all__ = [
     "ARCHITECTURES",
@@ -54,3 +56,7 @@ __all__ = [
     "random_square_masks",
     "scaled_square_size",
 ]
+
+register_models(MatNet, ConditionalMatNet)
+register_presets(matnet_presets.PRESETS, MatNet)
+register_recipes(matnet_presets.RECIPES)

@@ -44,7 +44,9 @@ class PixelCNNHead(keras.layers.Layer):
 
     Example:
     >>> head = PixelCNNHead(num_params=1, filters=16)
-    >>> params = head(images, matnet_output)
+    >>> images, matnet_output = x_test[:2], ops.zeros((2, 28, 28, 8))
+    >>> tuple(head(images, matnet_output).shape)
+    (2, 28, 28, 1)
     """
 
     def __init__(self, num_params, filters=32, num_layers=5, kernel_size=3, weight_norm=True, leak=0.1, **kwargs):

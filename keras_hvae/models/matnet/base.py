@@ -2,46 +2,15 @@
 
 `MatNetBase` holds the architecture configuration (fully connected meta
 module, convolutional meta modules, kernel size, weight normalisation),
-derives the static `MatNetPlan`, names the latent layers and parameterises
-the Gaussian layers.
+derives the static `MatNetPlan` and names the latent layers. The Gaussian
+layers are parameterised by `keras_hvae.models.gaussian`
+(`loc_scale_from_log_var`: `[mu; log sigma^2]`, log-variance soft-clamped).
 """
 
 import collections
 
-import keras
-from keras import ops
-
 from keras_hvae.models.hvae import HierarchicalVAE
 from keras_hvae.models.matnet import networks
-
-#: log-variances are soft-clamped to (-LOG_VAR_LIMIT, LOG_VAR_LIMIT) with tanh
-LOG_VAR_LIMIT = 10.0
-
-
-def gaussian(mu, log_var):
-    """``(loc, scale)`` from ``[mu; log sigma^2]`` (log-variance soft-clamped)."""
-    log_var = LOG_VAR_LIMIT * ops.tanh(log_var / LOG_VAR_LIMIT)
-    return mu, ops.exp(0.5 * log_var)
-
-
-def tempered_sample(loc, scale, seed, temperature=1.0):
-    """``loc + temperature * scale * eps``, ``eps ~ N(0, I)`` from ``seed``.
-
-    Like `keras_hvae.models.latents.reparameterized_sample`, but `temperature`
-    may be a tensor (the SavedModel's ``sample`` endpoint passes one).
-    """
-    eps = keras.random.normal(ops.shape(loc), dtype=loc.dtype, seed=seed)
-    return loc + (scale * temperature) * eps
-
-
-class _Recorder:
-    """Per-call side channel from `forward_terms` to `compute_objective`.
-
-    Holds tensors of the *same* traced call only; None when nobody listens.
-    """
-
-    def __init__(self):
-        self.values = None
 
 
 class MatNetBase(HierarchicalVAE):
@@ -93,7 +62,6 @@ class MatNetBase(HierarchicalVAE):
         self.kernel_size = int(kernel_size)
         self.weight_norm = bool(weight_norm)
         self.leak = float(leak)
-        self._recorder = _Recorder()
 
     # ---------------------------------------------------------- structure
     def _net_kwargs(self):
@@ -112,10 +80,6 @@ class MatNetBase(HierarchicalVAE):
     def _to_core_order(self, per_layer_td_order):
         """TD order (z_0 first) -> the core's order (bottom layer first)."""
         return list(per_layer_td_order)[::-1]
-
-    def _add_trackers(self, names):
-        for name in names:
-            self._trackers.insert(len(self._trackers) - 1, keras.metrics.Mean(name=name))
 
     # ------------------------------------------------------------- config
     def get_config(self):

@@ -37,15 +37,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_hvae.distributions import tfd
-from keras_hvae.models.latents import diagonal_normal, posterior_terms
+from keras_hvae.models.gaussian import loc_scale_from_log_var, posterior_terms, reparameterized_sample
 from keras_hvae.models.matnet import matnet_architectures as arch
-from keras_hvae.models.matnet.base import MatNetBase, gaussian, tempered_sample
+from keras_hvae.models.matnet.base import MatNetBase
 from keras_hvae.models.matnet.masks import make_mask_generator
 from keras_hvae.models.matnet.networks import BottomUpNetwork, MergeNetwork, TopDownNetwork
-from keras_hvae.models.objective import kl_warmup_weight, negative_elbo
-
-LN2 = math.log(2.0)
 
 
 @keras.saving.register_keras_serializable(package="keras_hvae")
@@ -81,8 +77,8 @@ class ConditionalStage(keras.layers.Layer):
         gen_in, inf_in = self._inputs(x, mask, guess)
         g_top, g_states = self.gen_bu(gen_in)
         i_top, i_states = self.inf_bu(inf_in)
-        p_loc, p_scale = gaussian(*self.gen_bu.z0_params(g_top))
-        q_loc, q_scale = gaussian(*self.inf_bu.z0_params(i_top))
+        p_loc, p_scale = loc_scale_from_log_var(*self.gen_bu.z0_params(g_top))
+        q_loc, q_scale = loc_scale_from_log_var(*self.inf_bu.z0_params(i_top))
         t = self._latent(q_loc, q_scale, p_loc, p_scale, gen, use_mean)
         kls, ratios, zs = [t["kl"]], [t["log_ratio"]], [t["z"]]
         h_t = self.td.start(t["z"])
@@ -95,7 +91,7 @@ class ConditionalStage(keras.layers.Layer):
             for _ in range(meta.modules):
                 h_g, p_mu, p_lv = self.gen_merge.merge_modules[k](h_g, g_states[k], h_t)
                 h_i, q_mu, q_lv = self.inf_merge.merge_modules[k](h_i, i_states[k], h_t)
-                t = self._latent(*gaussian(q_mu, q_lv), *gaussian(p_mu, p_lv), gen, use_mean)
+                t = self._latent(*loc_scale_from_log_var(q_mu, q_lv), *loc_scale_from_log_var(p_mu, p_lv), gen, use_mean)
                 kls.append(t["kl"])
                 ratios.append(t["log_ratio"])
                 zs.append(t["z"])
@@ -107,19 +103,16 @@ class ConditionalStage(keras.layers.Layer):
 
     @staticmethod
     def _latent(q_loc, q_scale, p_loc, p_scale, gen, use_mean):
-        if not use_mean:
-            return posterior_terms(q_loc, q_scale, p_loc, p_scale, gen)
-        q, p = diagonal_normal(q_loc, q_scale), diagonal_normal(p_loc, p_scale)
-        return {"z": q_loc, "kl": tfd.kl_divergence(q, p), "log_ratio": p.log_prob(q_loc) - q.log_prob(q_loc)}
+        return posterior_terms(q_loc, q_scale, p_loc, p_scale, gen, z=q_loc if use_mean else None)
 
     def generate(self, x, mask, guess, gen, temperature=1.0, use_mean=False):
         """Parameters of p(x | z, x^k) with every z drawn from p(. | x^k)
         (``use_mean``: every z at its prior mean)."""
         gen_in, _ = self._inputs(x, mask, guess)
         g_top, g_states = self.gen_bu(gen_in)
-        p_loc, p_scale = gaussian(*self.gen_bu.z0_params(g_top))
+        p_loc, p_scale = loc_scale_from_log_var(*self.gen_bu.z0_params(g_top))
         draw = (lambda loc, scale: loc) if use_mean else (
-            lambda loc, scale: tempered_sample(loc, scale, gen, temperature)
+            lambda loc, scale: reparameterized_sample(loc, scale, gen, temperature)
         )
         h_t = self.td.start(draw(p_loc, p_scale))
         h_g = self.gen_merge.start(g_top)
@@ -130,7 +123,7 @@ class ConditionalStage(keras.layers.Layer):
                 h_g = self.gen_merge.enter(i, h_g)
             for _ in range(meta.modules):
                 h_g, p_mu, p_lv = self.gen_merge.merge_modules[k](h_g, g_states[k], h_t)
-                z = draw(*gaussian(p_mu, p_lv))
+                z = draw(*loc_scale_from_log_var(p_mu, p_lv))
                 h_t = self.td.td_modules[k](h_t, z)
                 k += 1
         return self.td.output(h_t)
@@ -176,9 +169,12 @@ class ConditionalMatNet(MatNetBase):
         **kwargs: core arguments.
 
     Example:
+    >>> from keras_hvae.models.matnet import numpy_quadrant_masks
+    >>> x = x_train[:4]
+    >>> masks = numpy_quadrant_masks(4, (28, 28), 2)  # two of four quadrants known
     >>> model = ConditionalMatNet.from_architecture("mnist_quadrants", channels=8, modules=1, fc_units=32)
     >>> model.compile(optimizer="adam")
-    >>> model.fit(x, masks, batch_size=32, epochs=1)  # doctest: +SKIP
+    >>> history = model.fit(x, masks, batch_size=32, epochs=1, verbose=0)
     >>> model.inpaint(x[:4], masks[:4]).shape
     (4, 28, 28, 1)
     """
@@ -234,8 +230,6 @@ class ConditionalMatNet(MatNetBase):
             ConditionalStage(self.plan, num_params, uses_guess=(s > 0), name=f"stage_{s + 1}", **self._net_kwargs())
             for s in range(self.stages)
         ]
-        if self.stages == 2:
-            self._add_trackers(["stage1_elbo"])
 
     @classmethod
     def from_architecture(cls, name, **overrides):
@@ -341,30 +335,25 @@ class ConditionalMatNet(MatNetBase):
         return self._to_core_order(zs)
 
     # ---------------------------------------------------------- objective
-    def compute_objective(self, data, training=False):
-        """Negative Eq. 6 bound of the final stage (+ stage one's, for two stages)."""
+    @property
+    def extra_metric_names(self):
+        """``stage1_elbo`` for the two-stage model."""
+        return ("stage1_elbo",) if self.stages == 2 else ()
+
+    def objective_terms(self, data, training=False):
+        """Eq. 6 terms of the final stage (masks from `data` or drawn);
+        ``bits_per_dim`` counts the missing dimensions only; two stages add
+        stage one's negative bound as ``extra_loss`` (``stage1_elbo``)."""
         x, mask = self.unpack_with_mask(data)
         x = self.prepare_inputs(x)
         terms = self.forward_terms(x, training=training, mask=mask)
-        warmup = 1.0
-        if training and self.kl_warmup_steps and self.optimizer is not None:
-            warmup = kl_warmup_weight(self.optimizer.iterations, self.kl_warmup_steps)
-        loss, logs = negative_elbo(
-            terms["log_px"],
-            terms["kl"],
-            free_bits=self.free_bits if training else 0.0,
-            beta=self.beta if training else 1.0,
-            warmup_weight=warmup,
-            batch_mean=self.batch_mean,
-        )
-        missing = ops.sum(1.0 - terms["mask"], axis=(1, 2, 3)) * float(self.data_shape[-1])
-        logs["bits_per_dim"] = -logs["elbo"] / (ops.maximum(self.batch_mean(missing), 1.0) * LN2)
+        terms["num_dims"] = ops.sum(1.0 - terms["mask"], axis=(1, 2, 3)) * float(self.data_shape[-1])
         if self.stages == 2:
             first = terms["stages"][0]
             elbo1 = self.batch_mean(first["log_px"] - sum(first["kl"]))
-            logs["stage1_elbo"] = elbo1
-            loss = loss - elbo1
-        return loss, logs
+            terms["metrics"] = {"stage1_elbo": elbo1}
+            terms["extra_loss"] = -elbo1
+        return terms
 
     # -------------------------------------------------------- public API
     def _eager_masked(self, x, mask):

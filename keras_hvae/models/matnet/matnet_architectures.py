@@ -36,87 +36,50 @@ def _conv(size, modules, channels, z_channels):
     return {"size": size, "modules": modules, "channels": channels, "z_channels": z_channels}
 
 
+def _derive(base, **changes):
+    """A configuration that differs from `base` only in `changes`."""
+    return dict(copy.deepcopy(base), **changes)
+
+
+_MNIST_CONV = {
+    "data_shape": [28, 28, 1],
+    "likelihood": "bernoulli",
+    "fc_units": 256,
+    "z0_dim": 32,
+    "fc_modules": 0,
+    "conv_meta_modules": [_conv(7, 5, 64, 4), _conv(14, 5, 64, 4)],
+}
+_CIFAR10 = {
+    "data_shape": [32, 32, 3],
+    "likelihood": "gaussian",
+    "fc_units": 512,
+    "z0_dim": 64,
+    "fc_modules": 0,
+    "conv_meta_modules": [_conv(8, 2, 128, 8), _conv(16, 4, 128, 8), _conv(32, 4, 64, 4)],
+}
+
 ARCHITECTURES = {
-    "mnist_conv": {
-        "data_shape": [28, 28, 1],
-        "likelihood": "bernoulli",
-        "fc_units": 256,
-        "z0_dim": 32,
-        "fc_modules": 0,
-        "conv_meta_modules": [_conv(7, 5, 64, 4), _conv(14, 5, 64, 4)],
-    },
-    "omniglot_conv": {
-        "data_shape": [28, 28, 1],
-        "likelihood": "bernoulli",
-        "fc_units": 256,
-        "z0_dim": 32,
-        "fc_modules": 0,
-        "conv_meta_modules": [_conv(7, 5, 64, 4), _conv(14, 5, 64, 4)],
-    },
-    "omniglot_conv_gmm": {
-        "data_shape": [28, 28, 1],
-        "likelihood": "bernoulli",
-        "fc_units": 256,
-        "z0_dim": 32,
-        "fc_modules": 0,
-        "conv_meta_modules": [_conv(7, 5, 64, 4), _conv(14, 5, 64, 4)],
-        "prior": "mixture",
-        "num_components": 50,
-        "cluster_entropy_weight": 0.05,
-    },
-    "mnist_fc": {
-        "data_shape": [28, 28, 1],
-        "likelihood": "bernoulli",
-        "fc_units": 500,
-        "z0_dim": 32,
-        "fc_modules": 10,
-        "fc_z_dim": 32,
-        "conv_meta_modules": [],
-    },
-    "cifar10": {
-        "data_shape": [32, 32, 3],
-        "likelihood": "gaussian",
-        "fc_units": 512,
-        "z0_dim": 64,
-        "fc_modules": 0,
-        "conv_meta_modules": [_conv(8, 2, 128, 8), _conv(16, 4, 128, 8), _conv(32, 4, 64, 4)],
-    },
-    "cifar10_ar": {
-        "data_shape": [32, 32, 3],
-        "likelihood": "discretized_logistic",
-        "fc_units": 512,
-        "z0_dim": 64,
-        "fc_modules": 0,
-        "conv_meta_modules": [_conv(8, 2, 128, 8), _conv(16, 4, 128, 8), _conv(32, 4, 64, 4)],
-        "autoregressive": True,
-        "ar_layers": 5,
-        "ar_filters": 64,
-    },
+    "mnist_conv": _MNIST_CONV,
+    "omniglot_conv": _derive(_MNIST_CONV),
+    "omniglot_conv_gmm": _derive(_MNIST_CONV, prior="mixture", num_components=50, cluster_entropy_weight=0.05),
+    "mnist_fc": _derive(_MNIST_CONV, fc_units=500, fc_modules=10, fc_z_dim=32, conv_meta_modules=[]),
+    "cifar10": _CIFAR10,
+    "cifar10_ar": _derive(_CIFAR10, likelihood="discretized_logistic", autoregressive=True, ar_layers=5,
+                          ar_filters=64),
 }
 
 CONDITIONAL_ARCHITECTURES = {
-    "mnist_quadrants": {
-        "data_shape": [28, 28, 1],
-        "likelihood": "bernoulli",
-        "fc_units": 256,
-        "z0_dim": 32,
-        "fc_modules": 0,
-        "conv_meta_modules": [_conv(7, 5, 64, 4), _conv(14, 5, 64, 4)],
-        "mask_generator": "quadrants",
-        "stages": 1,
-    },
-    "inpainting_64": {
-        "data_shape": [64, 64, 3],
-        "likelihood": "discretized_logistic",
-        "fc_units": 512,
-        "z0_dim": 64,
-        "fc_modules": 0,
-        "conv_meta_modules": [_conv(8, 1, 128, 8), _conv(16, 1, 128, 8), _conv(32, 1, 64, 8)],
-        "mask_generator": "squares",
-        "num_squares": 3,
-        "square_size": 20,
-        "stages": 2,
-    },
+    "mnist_quadrants": _derive(_MNIST_CONV, mask_generator="quadrants", stages=1),
+    "inpainting_64": _derive(
+        _CIFAR10,
+        data_shape=[64, 64, 3],
+        likelihood="discretized_logistic",
+        conv_meta_modules=[_conv(8, 1, 128, 8), _conv(16, 1, 128, 8), _conv(32, 1, 64, 8)],
+        mask_generator="squares",
+        num_squares=3,
+        square_size=20,
+        stages=2,
+    ),
 }
 
 _SHORTCUTS = ("channels", "z_channels", "modules")

@@ -23,11 +23,17 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_hvae.distributions import tfd
-from keras_hvae.models.latents import diagonal_normal, posterior_terms, reparameterized_sample
+from keras_hvae.models.gaussian import (
+    diagonal_normal,
+    kl_and_log_ratio,
+    loc_scale_from_log_var,
+    posterior_terms,
+    reparameterized_sample,
+    standard_normal_sample,
+)
 from keras_hvae.models.matnet import matnet_architectures as arch
 from keras_hvae.models.matnet.ar_head import PixelCNNHead, autoregressive_sample
-from keras_hvae.models.matnet.base import MatNetBase, gaussian, tempered_sample
+from keras_hvae.models.matnet.base import MatNetBase
 from keras_hvae.models.matnet.mixture_prior import GaussianMixturePrior, entropy
 from keras_hvae.models.matnet.networks import BottomUpNetwork, MergeNetwork, TopDownNetwork
 from keras_hvae.models.matnet.stateless import call_with_frozen_variables
@@ -35,9 +41,7 @@ from keras_hvae.models.matnet.stateless import call_with_frozen_variables
 
 def _standard_normal_terms(q_loc, q_scale, z):
     zeros = ops.zeros_like(q_loc)
-    q = diagonal_normal(q_loc, q_scale)
-    p = diagonal_normal(zeros, zeros + 1.0)
-    return tfd.kl_divergence(q, p), p.log_prob(z) - q.log_prob(z)
+    return kl_and_log_ratio(z, q_loc, q_scale, zeros, zeros + 1.0)
 
 
 @keras.saving.register_keras_serializable(package="keras_hvae")
@@ -70,7 +74,7 @@ class MatNet(MatNetBase):
     Example:
     >>> model = MatNet.from_architecture("mnist_conv", channels=8, modules=1, fc_units=32)
     >>> model.compile(optimizer="adam")
-    >>> model.fit(x_train, batch_size=32, epochs=1)      # doctest: +SKIP
+    >>> history = model.fit(x_train, batch_size=32, epochs=1, verbose=0)
     >>> model.elbo(x_test[:8]).shape
     (8,)
     """
@@ -145,12 +149,6 @@ class MatNet(MatNetBase):
                 num_params, self.ar_filters, self.ar_layers, self.ar_kernel_size,
                 weight_norm=self.weight_norm, leak=self.leak, name="pixelcnn",
             )
-        extra = []
-        if prior == "mixture":
-            extra.append("component_entropy")
-        if self.inference_regularizer_weight > 0:
-            extra.append("sample_elbo")
-        self._add_trackers(extra)
 
     # ------------------------------------------------------- architectures
     @classmethod
@@ -166,7 +164,8 @@ class MatNet(MatNetBase):
                 convolutional meta module (e.g. small widths for tests).
 
         Example:
-        >>> MatNet.from_architecture("cifar10", channels=16, fc_units=64)
+        >>> MatNet.from_architecture("cifar10", channels=16, fc_units=64).data_shape
+        (32, 32, 3)
         """
         return cls(**arch.architecture_config(cls.architectures, name, overrides))
 
@@ -191,23 +190,25 @@ class MatNet(MatNetBase):
 
     # --------------------------------------------------------------- passes
     def _z0_terms(self, q_loc, q_scale, z0):
+        """KL and log-ratio of z_0, and (mixture prior) the per-example
+        entropy of the component posterior, else None."""
         if self.mixture_prior is None:
             kl, log_ratio = _standard_normal_terms(q_loc, q_scale, z0)
-            return kl, log_ratio
+            return kl, log_ratio, None
         log_q = diagonal_normal(q_loc, q_scale).log_prob(z0)
         log_ratio = self.mixture_prior.log_prob(z0) - log_q
         kl = self.mixture_prior.kl(q_loc, q_scale)
-        if self._recorder.values is not None:
-            resp = self.mixture_prior.responsibilities(q_loc, q_scale)
-            self._recorder.values["component_entropy"] = entropy(resp)
-        return kl, log_ratio
+        component_entropy = entropy(self.mixture_prior.responsibilities(q_loc, q_scale))
+        return kl, log_ratio, component_entropy
 
     def _inference_pass(self, x, gen, use_mean=False):
-        """q's pass; returns per-layer z, KL and log-ratio in TD order and the TD output."""
+        """q's pass; returns per-layer z, KL and log-ratio in TD order, the
+        TD output and the component-posterior entropy of z_0 (None without
+        a mixture prior)."""
         top, aligned = self.bu(x)
-        q_loc, q_scale = gaussian(*self.bu.z0_params(top))
+        q_loc, q_scale = loc_scale_from_log_var(*self.bu.z0_params(top))
         z0 = q_loc if use_mean else reparameterized_sample(q_loc, q_scale, gen)
-        kl0, lr0 = self._z0_terms(q_loc, q_scale, z0)
+        kl0, lr0, component_entropy = self._z0_terms(q_loc, q_scale, z0)
         zs, kls, ratios = [z0], [kl0], [lr0]
         h_t = self.td.start(z0)
         h_m = self.merge.start(top)
@@ -218,20 +219,17 @@ class MatNet(MatNetBase):
                 h_m = self.merge.enter(i, h_m)
             for _ in range(meta.modules):
                 td_module = self.td.td_modules[k]
-                p_loc, p_scale = gaussian(*td_module.prior(h_t))
+                p_loc, p_scale = loc_scale_from_log_var(*td_module.prior(h_t))
                 h_m, mu, log_var = self.merge.merge_modules[k](h_m, aligned[k], h_t)
-                q_loc, q_scale = gaussian(mu, log_var)
-                if use_mean:
-                    q, p = diagonal_normal(q_loc, q_scale), diagonal_normal(p_loc, p_scale)
-                    terms = {"z": q_loc, "kl": tfd.kl_divergence(q, p), "log_ratio": p.log_prob(q_loc) - q.log_prob(q_loc)}
-                else:
-                    terms = posterior_terms(q_loc, q_scale, p_loc, p_scale, gen)
+                q_loc, q_scale = loc_scale_from_log_var(mu, log_var)
+                z = q_loc if use_mean else None
+                terms = posterior_terms(q_loc, q_scale, p_loc, p_scale, gen, z=z)
                 zs.append(terms["z"])
                 kls.append(terms["kl"])
                 ratios.append(terms["log_ratio"])
                 h_t = td_module(h_t, terms["z"])
                 k += 1
-        return zs, kls, ratios, self.td.output(h_t)
+        return zs, kls, ratios, self.td.output(h_t), component_entropy
 
     def _params(self, x, td_output):
         if self.ar_head is None:
@@ -240,18 +238,22 @@ class MatNet(MatNetBase):
 
     def forward_terms(self, x, training=False, seed=None):
         gen = self._seed(seed)
-        _, kls, ratios, out = self._inference_pass(x, gen)
+        _, kls, ratios, out, component_entropy = self._inference_pass(x, gen)
         params = self._params(x, out)
-        return {
+        terms = {
             "log_px": self.likelihood.log_prob(params, x),
             "kl": self._to_core_order(kls),
             "log_ratio": sum(ratios),
             "params": params,
         }
+        if component_entropy is not None:
+            # (batch,) entropy of q's component posterior (mixture prior)
+            terms["component_entropy"] = component_entropy
+        return terms
 
     def _generate_td_output(self, num_samples, temperature, gen):
         if self.mixture_prior is None:
-            z0 = keras.random.normal((num_samples, self.z0_dim), seed=gen) * temperature
+            z0 = standard_normal_sample((num_samples, self.z0_dim), gen, temperature)
         else:
             z0 = self.mixture_prior.sample(num_samples, gen, temperature)
         h_t = self.td.start(z0)
@@ -261,8 +263,8 @@ class MatNet(MatNetBase):
                 h_t = self.td.enter(i, h_t)
             for _ in range(meta.modules):
                 td_module = self.td.td_modules[k]
-                p_loc, p_scale = gaussian(*td_module.prior(h_t))
-                z = tempered_sample(p_loc, p_scale, gen, temperature)
+                p_loc, p_scale = loc_scale_from_log_var(*td_module.prior(h_t))
+                z = reparameterized_sample(p_loc, p_scale, gen, temperature)
                 h_t = td_module(h_t, z)
                 k += 1
         return self.td.output(h_t)
@@ -309,7 +311,7 @@ class MatNet(MatNetBase):
 
         def fn(x):
             top, _ = self.bu(x)
-            q_loc, q_scale = gaussian(*self.bu.z0_params(top))
+            q_loc, q_scale = loc_scale_from_log_var(*self.bu.z0_params(top))
             return self.mixture_prior.responsibilities(q_loc, q_scale)
 
         return ops.convert_to_numpy(self._run("matnet_cluster", fn, x))
@@ -333,26 +335,37 @@ class MatNet(MatNetBase):
         value = call_with_frozen_variables(self.variables, self.generator_variables, elbo, extra)
         return -self.batch_mean(value)
 
-    def compute_objective(self, data, training=False):
-        """The core's negative ELBO, plus (when training) the entropy penalty
-        of the mixture's component posterior and the Eq. 13 regulariser."""
-        self._recorder.values = {} if self.mixture_prior is not None else None
-        try:
-            loss, logs = super().compute_objective(data, training=training)
-            recorded = self._recorder.values
-        finally:
-            self._recorder.values = None
-        if recorded and "component_entropy" in recorded:
-            ent = self.batch_mean(recorded["component_entropy"])
-            logs["component_entropy"] = ent
+    @property
+    def extra_metric_names(self):
+        """``component_entropy`` (mixture prior) and ``sample_elbo`` (Eq. 13
+        regulariser on)."""
+        names = []
+        if self.prior_type == "mixture":
+            names.append("component_entropy")
+        if self.inference_regularizer_weight > 0:
+            names.append("sample_elbo")
+        return tuple(names)
+
+    def objective_terms(self, data, training=False):
+        """The core's terms, plus (when training) the entropy penalty of the
+        mixture's component posterior and the Eq. 13 regulariser as
+        ``extra_loss``; ``component_entropy`` and ``sample_elbo`` as metrics."""
+        terms = super().objective_terms(data, training=training)
+        extra_loss, metrics = [], {}
+        if terms.get("component_entropy") is not None:
+            ent = self.batch_mean(terms["component_entropy"])
+            metrics["component_entropy"] = ent
             if training and self.cluster_entropy_weight > 0:
-                loss = loss + self.cluster_entropy_weight * ent
+                extra_loss.append(self.cluster_entropy_weight * ent)
         if training and self.inference_regularizer_weight > 0:
             x = self.unpack_inputs(data)
             reg = self.inference_regularizer_loss(ops.shape(x)[0])
-            loss = loss + self.inference_regularizer_weight * reg
-            logs["sample_elbo"] = -reg
-        return loss, logs
+            extra_loss.append(self.inference_regularizer_weight * reg)
+            metrics["sample_elbo"] = -reg
+        if extra_loss:
+            terms["extra_loss"] = sum(extra_loss)
+        terms["metrics"] = metrics
+        return terms
 
     # --------------------------------------------------------------- config
     def get_config(self):

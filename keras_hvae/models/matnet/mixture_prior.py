@@ -54,7 +54,10 @@ def eq12_kl(q_loc, q_scale, logits, p_loc, p_scale):
     KL(q || p) otherwise (see the module docstring).
 
     Example:
-    >>> kl = eq12_kl(mu, sigma, ops.zeros((5,)), means, scales)  # (B,)
+    >>> mu, sigma = ops.zeros((3, 4)), ops.ones((3, 4))  # q(z_0 | x) for B=3
+    >>> means, scales = keras.random.normal((5, 4), seed=0), ops.ones((5, 4))  # k=5 components
+    >>> tuple(eq12_kl(mu, sigma, ops.zeros((5,)), means, scales).shape)
+    (3,)
     """
     kls = gaussian_kl_to_components(q_loc, q_scale, p_loc, p_scale)
     log_pi = ops.log_softmax(logits, axis=-1)
@@ -88,8 +91,11 @@ class GaussianMixturePrior(keras.layers.Layer):
 
     Example:
     >>> prior = GaussianMixturePrior(10, 32)
-    >>> prior.log_prob(z0)                # exact log p(z_0), (B,)
-    >>> prior.kl(q_loc, q_scale)          # weighted Eq. 12, (B,)
+    >>> z0 = keras.random.normal((3, 32), seed=0)
+    >>> tuple(prior.log_prob(z0).shape)                         # exact log p(z_0)
+    (3,)
+    >>> tuple(prior.kl(ops.zeros((3, 32)), ops.ones((3, 32))).shape)  # weighted Eq. 12
+    (3,)
     """
 
     def __init__(self, num_components, dim, init_spread=1.0, seed=None, **kwargs):

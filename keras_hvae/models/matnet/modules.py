@@ -132,8 +132,11 @@ class TDModule(_Module):
 
     Example:
     >>> m = TDModule(16, 4)
+    >>> h, z = ops.zeros((2, 7, 7, 16)), ops.zeros((2, 7, 7, 4))
     >>> mu, log_var = m.prior(h)          # Eq. 8
     >>> h_next = m.update(h, z)           # Eq. 7
+    >>> tuple(mu.shape), tuple(h_next.shape)
+    ((2, 7, 7, 4), (2, 7, 7, 16))
     """
 
     def __init__(self, width, z_dim, with_prior=True, **kwargs):
@@ -173,7 +176,9 @@ class GRUTDModule(_Module):
 
     Example:
     >>> m = GRUTDModule(64, 8)
-    >>> h_next = m.update(h, z)
+    >>> h, z = ops.zeros((2, 64)), ops.zeros((2, 8))
+    >>> tuple(m.update(h, z).shape)
+    (2, 64)
     """
 
     def __init__(self, width, z_dim, with_prior=True, **kwargs):

@@ -3,15 +3,19 @@ non-autoregressive text BIVA and the baselines of Table 7.
 
 >>> from keras_hvae.models.text import BIVALSTM, Vocabulary
 >>> vocab = Vocabulary.build(["the cat sat .", "a dog ran ."], max_tokens=50)
->>> model = BIVALSTM(vocab, max_length=8, filters=8, latent_sizes=[4, 2], embedding_dim=8, lstm_units=16)
+>>> model = BIVALSTM(vocab, max_length=8, filters=8, latent_sizes=[4, 2], strides=[1, 2], embedding_dim=8,
+...                  lstm_units=16)
+>>> model.elbo(["the cat ran ."]).shape
+(1,)
 """
 
+from keras_hvae.models.text import text_presets
 from keras_hvae.models.text.baselines import LSTMLanguageModel, RNNVAE
 from keras_hvae.models.text.biva_lstm import BIVALSTM
-from keras_hvae.models.text.callbacks import ReduceFreeBitsOnPlateau, TextScores, TimeLimit
-from keras_hvae.models.text.data import fortune_text, text_dataset, text_splits
+from keras_hvae.models.text.callbacks import ReduceFreeBitsOnPlateau
+from keras_hvae.datasets.text import fortune_text, text_dataset, text_splits
 from keras_hvae.models.text.decoder import LSTMDecoder, TokenCategorical, sentence_mask
-from keras_hvae.models.text.vocabulary import (
+from keras_hvae.datasets.vocabulary import (
     BOS,
     EOS,
     PAD,
@@ -19,6 +23,7 @@ from keras_hvae.models.text.vocabulary import (
     Vocabulary,
     standardize_sentence,
 )
+from keras_hvae.utils.registry import register_models, register_presets, register_recipes
 
 __all__ = [
     "BIVALSTM",
@@ -29,8 +34,6 @@ __all__ = [
     "PAD",
     "RNNVAE",
     "ReduceFreeBitsOnPlateau",
-    "TextScores",
-    "TimeLimit",
     "TokenCategorical",
     "UNK",
     "Vocabulary",
@@ -40,3 +43,7 @@ __all__ = [
     "text_dataset",
     "text_splits",
 ]
+
+register_models(BIVALSTM, RNNVAE, LSTMLanguageModel)
+register_presets(text_presets.PRESETS, BIVALSTM)
+register_recipes(text_presets.RECIPES)

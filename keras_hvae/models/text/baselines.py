@@ -18,11 +18,14 @@ import keras
 from keras import ops
 
 from keras_hvae.models.hvae import HierarchicalVAE
-from keras_hvae.models.latents import posterior_terms
+from keras_hvae.models.gaussian import (
+    posterior_terms,
+    reparameterized_sample,
+    softplus_scale,
+    standard_normal_sample,
+)
 from keras_hvae.models.text.decoder import LSTMDecoder, sentence_mask, shift_right
 from keras_hvae.models.text.text_model import TextModelMixin
-
-_SOFTPLUS_INV_ONE = 0.5413248546129181  # softplus^{-1}(1)
 
 
 @keras.saving.register_keras_serializable(package="keras_hvae")
@@ -126,7 +129,7 @@ class RNNVAE(TextModelMixin, HierarchicalVAE):
         mask = ops.cast(sentence_mask(x), "bool")
         h = self.encoder(self.embedding(x), mask=mask, training=training)
         loc, raw = ops.split(ops.cast(self.q_head(h), "float32"), 2, axis=-1)
-        return loc, ops.softplus(raw + _SOFTPLUS_INV_ONE) + self.min_scale
+        return loc, softplus_scale(raw, self.min_scale)
 
     def _initial_state(self, z):
         h, c = ops.split(self.state_from_z(z), 2, axis=-1)
@@ -153,12 +156,12 @@ class RNNVAE(TextModelMixin, HierarchicalVAE):
         if greedy:
             z = ops.zeros((num_samples, self.latent_size), "float32")
         else:
-            z = keras.random.normal((num_samples, self.latent_size), seed=gen) * temperature
+            z = standard_normal_sample((num_samples, self.latent_size), gen, temperature)
         return self._decode(z, temperature, gen, greedy)
 
     def _reconstruct_ids(self, x, gen, sample_latents):
         loc, scale = self._posterior(x)
-        z = loc + scale * keras.random.normal(ops.shape(loc), seed=gen) if sample_latents else loc
+        z = reparameterized_sample(loc, scale, gen) if sample_latents else loc
         return self._decode(z, 1.0, gen, True)
 
     def _top_code(self, x):

@@ -29,18 +29,17 @@ import keras
 from keras import ops
 
 from keras_hvae.layers import WeightNormConv2D
-from keras_hvae.models.biva.biva_architectures import as_pair, broadcast_levels
+from keras_hvae.models.biva.biva_architectures import broadcast_levels
 from keras_hvae.models.biva.biva_model import BIVA
+from keras_hvae.models.gaussian import reparameterize
 from keras_hvae.models.text.decoder import LSTMDecoder, shift_right, sentence_mask
 from keras_hvae.models.text.text_model import TextModelMixin
+from keras_hvae.utils.arguments import as_pair
 
 
 def _sequence_pairs(values, num_layers, name):
     """Per-level ints k as `(1, k)` pairs (pairs are kept as given)."""
-    out = []
-    for v in broadcast_levels(values, num_layers, name):
-        out.append((1, v) if isinstance(v, int) else tuple(v))
-    return out
+    return [as_pair(v, name, height=1) for v in broadcast_levels(values, num_layers, name)]
 
 
 @keras.saving.register_keras_serializable(package="keras_hvae")
@@ -71,8 +70,10 @@ class BIVALSTM(TextModelMixin, BIVA):
             `clip_norm`, `seed`, `name`).
 
     Example:
+    >>> from keras_hvae.models.text import Vocabulary
     >>> vocab = Vocabulary.build(["the cat sat .", "a dog ran ."], max_tokens=50)
-    >>> model = BIVALSTM(vocab, max_length=8, filters=8, latent_sizes=[4, 2], embedding_dim=8, lstm_units=16)
+    >>> model = BIVALSTM(vocab, max_length=8, filters=8, latent_sizes=[4, 2], strides=[1, 2], embedding_dim=8,
+    ...                  lstm_units=16)
     >>> model.elbo(["the cat ran ."]).shape
     (1,)
     """
@@ -107,8 +108,7 @@ class BIVALSTM(TextModelMixin, BIVA):
             raise ValueError("BIVALSTM needs at least one latent layer (latent_sizes is empty).")
         strides = _sequence_pairs(strides, L, "strides")
         kernel_sizes = _sequence_pairs(kernel_sizes, L, "kernel_sizes")
-        if isinstance(latent_kernel_size, int):
-            latent_kernel_size = (1, int(latent_kernel_size))
+        latent_kernel_size = as_pair(latent_kernel_size, "latent_kernel_size", height=1)
         total = 1
         for s in strides:
             if as_pair(s)[0] != 1:
@@ -178,7 +178,7 @@ class BIVALSTM(TextModelMixin, BIVA):
             return loc
         b, h, t, c = ops.shape(loc)
         eps = keras.random.normal((b, h, self.sequence_length, c), dtype="float32", seed=gen)[:, :, :t, :]
-        return loc + (scale * temperature) * eps
+        return reparameterize(loc, scale, eps, temperature)
 
     # -------------------------------------------------------- text families
     def _ids_from_params(self, params, temperature, gen, greedy):

@@ -1,17 +1,10 @@
-"""Callbacks of the text experiments.
+"""`ReduceFreeBitsOnPlateau`, the free-bits schedule of the text experiments.
 
-* `ReduceFreeBitsOnPlateau`: the paper's schedule (Appendix D): start
-  with a KL budget per latent layer and "incrementally decrease the free
-  bits value on plateau" of the validation bound; like Keras'
-  `ReduceLROnPlateau`, for the model's `free_bits_variable`.
-* `TimeLimit`: stops training at the end of the epoch that would overrun
-  a wall-clock budget (for runs that must fit an hour of CPU).
-* `TextScores`: at the end of training, Table 7's columns on held-out
-  sentences go into the model's `preset_metadata` (so `save_to_preset`
-  and recipe runs record them in `metadata.json`).
+The paper's schedule (Appendix D): start with a KL budget per latent layer
+and "incrementally decrease the free bits value on plateau" of the
+validation bound; like Keras' `ReduceLROnPlateau`, for the model's
+`free_bits_variable`.
 """
-
-import time
 
 import keras
 import numpy as np
@@ -126,42 +119,3 @@ class ReduceFreeBitsOnPlateau(keras.callbacks.Callback):
             "zero_below": self.zero_below,
             "verbose": self.verbose,
         }
-
-
-class TimeLimit(keras.callbacks.Callback):
-    """Stops `fit` after the epoch at which `seconds` would be overrun by
-    one more epoch (the budget counts from `on_train_begin`)."""
-
-    def __init__(self, seconds):
-        super().__init__()
-        self.seconds = float(seconds)
-
-    def on_train_begin(self, logs=None):
-        self.start = time.time()
-        self.last = self.start
-
-    def on_epoch_end(self, epoch, logs=None):
-        now = time.time()
-        epoch_time, self.last = now - self.last, now
-        if now - self.start + epoch_time > self.seconds:
-            self.model.stop_training = True
-
-
-class TextScores(keras.callbacks.Callback):
-    """At the end of training: `model.evaluate_text(sentences)` into
-    `model.preset_metadata[key]` (and `self.scores`)."""
-
-    def __init__(self, sentences, key="text_scores", batch_size=100, seed=0):
-        super().__init__()
-        self.sentences = sentences
-        self.key = key
-        self.batch_size = int(batch_size)
-        self.seed = int(seed)
-        self.scores = None
-
-    def on_train_end(self, logs=None):
-        self.scores = self.model.evaluate_text(self.sentences, batch_size=self.batch_size, seed=self.seed)
-        self.scores["free_bits"] = self.model.current_free_bits
-        meta = dict(getattr(self.model, "preset_metadata", None) or {})
-        meta[self.key] = self.scores
-        self.model.preset_metadata = meta

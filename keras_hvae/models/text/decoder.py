@@ -10,7 +10,7 @@ import keras
 from keras import ops
 
 from keras_hvae.distributions.likelihoods import Likelihood
-from keras_hvae.models.text.vocabulary import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from keras_hvae.datasets.vocabulary import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 #: Ids a model never generates (generation returns vocabulary words only).
 NEVER_GENERATED = (PAD_ID, UNK_ID, BOS_ID)

@@ -8,15 +8,16 @@ in front of `BIVA`, the baselines in front of the core itself) and adds
   `EOS`); strings go through the model's `Vocabulary`. Rows are padded up
   to a multiple of `length_multiple` (the BIVA hierarchy's total stride);
   the padding never changes a bound (see `decoder.sentence_mask`).
-* the objective: the core's negative ELBO, with free bits lambda read from
-  a non-trainable variable (`free_bits_variable`) so that a callback
-  (`ReduceFreeBitsOnPlateau`) can lower it during training without
-  retracing; `bits_per_dim` is reported per word (EOS included), so
-  `2 ** bits_per_dim` is the batch's perplexity.
+* the objective: the core's template through its hooks —
+  `free_bits_value` returns lambda from a non-trainable variable
+  (`free_bits_variable`) so that a callback (`ReduceFreeBitsOnPlateau`)
+  can lower it during training without retracing, and `objective_terms`
+  reports `bits_per_dim` per word (EOS included), so `2 ** bits_per_dim`
+  is the batch's perplexity, and logs lambda as `free_bits`.
 * use: `generate`, `reconstruct`, `interpolate`, `evaluate_text` (the
   columns of the paper's Table 7: -log p(x) bound, KL, perplexity).
-* the vocabulary in the config (`.keras` round trips) and as the preset
-  asset `assets/vocabulary.txt`.
+* the vocabulary in the config (`.keras` round trips); a preset keeps it
+  only as the asset `assets/vocabulary.txt` (its config refers to it).
 
 A family implements `forward_terms`, `_sample_ids(num_samples,
 temperature, gen, greedy)`, `_reconstruct_ids(x, gen, sample_latents)`
@@ -29,28 +30,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_hvae.models.objective import kl_warmup_weight, negative_elbo
 from keras_hvae.models.text.decoder import TokenCategorical, choose_tokens, sentence_mask
-from keras_hvae.models.text.vocabulary import BOS_ID, Vocabulary, as_vocabulary
-
-LN2 = math.log(2.0)
-
-
-def free_bits_correction(kl_layers, free_bits, batch_mean=ops.mean):
-    """What turns the core's KL term into its free-bits version for a
-    tensor lambda: summed with `sum_i KL_i` it gives `sum_i max(lambda,
-    KL_i)` in value, and KL_i gets no gradient while KL_i <= lambda
-    (Kingma et al. 2016; `keras_hvae.models.objective.free_bits_kl` for a
-    Python float).
-    """
-    total = ops.zeros((), "float32")
-    for kl in kl_layers:
-        local = ops.mean(kl)
-        global_mean = batch_mean(kl)
-        local = local + ops.stop_gradient(global_mean - local)
-        below = ops.stop_gradient(global_mean) <= free_bits
-        total = total + ops.where(below, free_bits - local, ops.zeros_like(local))
-    return total
+from keras_hvae.datasets.vocabulary import BOS_ID, Vocabulary, as_vocabulary
 
 
 def round_up(n, multiple):
@@ -165,29 +146,22 @@ class TextModelMixin:
         return int(self.sequence_length)
 
     # ------------------------------------------------------------- objective
-    def _make_trackers(self):
-        super()._make_trackers()
-        self._trackers.insert(len(self._trackers) - 1, keras.metrics.Mean(name="free_bits"))
+    #: lambda now (the value of `free_bits_variable`), logged every step
+    extra_metric_names = ("free_bits",)
 
-    def compute_objective(self, data, training=False):
-        """The core's negative ELBO with lambda from `free_bits_variable`;
-        `bits_per_dim` is bits per word (EOS included)."""
+    def free_bits_value(self, training=False):
+        """lambda from `free_bits_variable` when training (a callback may
+        lower it between steps without retracing), 0 otherwise."""
+        return self.free_bits_variable if training else 0.0
+
+    def objective_terms(self, data, training=False):
+        """The core's terms; `bits_per_dim` is bits per word (EOS
+        included), and the current lambda is logged as ``free_bits``."""
         x = self.prepare_inputs(self.unpack_inputs(data))
-        terms = self.forward_terms(x, training=training)
-        warmup = 1.0
-        if training and self.kl_warmup_steps and self.optimizer is not None:
-            warmup = kl_warmup_weight(self.optimizer.iterations, self.kl_warmup_steps)
-        beta = self.beta if training else 1.0
-        loss, logs = negative_elbo(
-            terms["log_px"], terms["kl"], free_bits=0.0, beta=beta, warmup_weight=warmup, batch_mean=self.batch_mean
-        )
-        lam = ops.convert_to_tensor(self.free_bits_variable)
-        if training and terms["kl"]:
-            loss = loss + beta * warmup * free_bits_correction(terms["kl"], lam, self.batch_mean)
-        words = self.batch_mean(ops.sum(sentence_mask(x), axis=1))
-        logs["bits_per_dim"] = -logs["elbo"] / (words * LN2)
-        logs["free_bits"] = lam
-        return loss, logs
+        terms = dict(self.forward_terms(x, training=training))
+        terms["num_dims"] = ops.sum(sentence_mask(x), axis=1)
+        terms["metrics"] = {"free_bits": ops.convert_to_tensor(self.free_bits_variable)}
+        return terms
 
     # -------------------------------------------------------------- sampling
     def _decoder_inputs(self, features, previous):
@@ -321,15 +295,30 @@ class TextModelMixin:
         """Writes `assets/vocabulary.txt`."""
         self.vocabulary.save(directory)
 
+    def preset_config(self, config):
+        """The preset's `config.json`: the vocabulary's words live only in
+        `assets/vocabulary.txt`; the config keeps a reference to it."""
+        from keras_hvae.datasets.vocabulary import asset_reference
+
+        config["config"]["vocabulary"] = asset_reference(self.vocabulary)
+        return config
+
     def load_preset_assets(self, directory):
-        """Reads `assets/vocabulary.txt` (when present) as the vocabulary."""
+        """Reads `assets/vocabulary.txt` as the vocabulary.
+
+        Raises:
+            PresetError: the file is missing while the config refers to it,
+                or it holds another number of words than the model's.
+        """
         from pathlib import Path
 
         from keras_hvae.utils.presets import PresetError
-        from keras_hvae.models.text.vocabulary import VOCABULARY_FILE
+        from keras_hvae.datasets.vocabulary import VOCABULARY_FILE, PendingVocabulary
 
         path = Path(directory) / VOCABULARY_FILE
         if not path.is_file():
+            if isinstance(self.vocabulary, PendingVocabulary):
+                raise PresetError(f"{path} is missing: the preset's config.json refers to it for the vocabulary.")
             return
         vocab = Vocabulary.load(path, standardize=self.vocabulary.standardize)
         if vocab.size != self.vocabulary.size:
