@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from keras_hvae.models import LinearGaussianVAE
+from tests.hvae_test_case import run_hvae_contract
 
 pytestmark = pytest.mark.backend_suite
 
@@ -99,3 +100,17 @@ def test_large_batches_are_scored_in_slices_under_the_row_budget(monkeypatch):
     exact = model.exact_log_marginal(x[:100])
     # sliced or not, the same estimator: close to log p(x) and below it on average
     assert -0.01 < np.mean(exact - bound) < 0.1, np.mean(exact - bound)
+
+
+def test_hvae_contract(tmp_path):
+    fitted, x = make_model()
+    # non-default training options, which the config round trips must keep
+    model = LinearGaussianVAE(DATA_DIM, LATENT_DIM, sigma=SIGMA, free_bits=1.5, kl_warmup_steps=10, beta=0.5,
+                              clip_norm=3.0, seed=4)
+    model.build()
+    model.set_weights(fitted.get_weights())
+    model.compile(optimizer="adam")
+    model.fit(x, batch_size=64, epochs=1, verbose=0)  # a compiled model: its preset comes from an uncompiled twin
+    results = run_hvae_contract(model, x[:32], tmp_path, endpoints=["elbo", "sample", "encode"])
+    for loaded in (results["config"], results["keras_file"], results["preset"]):
+        assert (loaded.free_bits, loaded.clip_norm, loaded.beta, loaded.kl_warmup_steps) == (1.5, 3.0, 0.5, 10)

@@ -58,3 +58,164 @@ def test_all_finite_detects_nan_in_any_gradient():
     assert bool(ops.convert_to_numpy(all_finite(ops.convert_to_tensor(1.0), good)))
     assert not bool(ops.convert_to_numpy(all_finite(ops.convert_to_tensor(1.0), bad)))
     assert not bool(ops.convert_to_numpy(all_finite(ops.convert_to_tensor(np.inf), good)))
+
+
+# ------------------------------------------------- one free-bits function
+def _value_and_grad(fn, x):
+    """`fn(x)` and its gradient with respect to the array `x` (numpy)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.Variable(x)
+        with tf.GradientTape() as tape:
+            y = fn(x)
+        return np.asarray(y), np.asarray(tape.gradient(y, x))
+    if backend == "jax":
+        import jax
+
+        y, g = jax.value_and_grad(fn)(jax.numpy.asarray(x))
+        return np.asarray(y), np.asarray(g)
+    import torch
+
+    x = torch.tensor(x, requires_grad=True)
+    y = fn(x)
+    y.backward()
+    return y.detach().cpu().numpy(), x.grad.cpu().numpy()
+
+
+def test_free_bits_accepts_a_tensor_lambda_with_the_same_loss_and_gradient():
+    # layer 0 is under lambda = 2 (no gradient), layer 1 over it
+    kls = np.array([[0.5, 1.5], [3.0, 5.0]], "float32")
+    log_px = ops.convert_to_tensor(np.array([-10.0, -20.0], "float32"))
+
+    def loss_with(lam):
+        def fn(k):
+            loss, _ = negative_elbo(log_px, [k[0], k[1]], free_bits=lam, beta=0.5, warmup_weight=0.5)
+            return loss
+
+        return _value_and_grad(fn, kls)
+
+    value, grad = loss_with(2.0)
+    np.testing.assert_allclose(value, 15.0 + 0.25 * (2.0 + 4.0), rtol=1e-6)
+    np.testing.assert_allclose(grad, [[0.0, 0.0], [0.125, 0.125]], rtol=1e-6)
+    for lam in (ops.convert_to_tensor(2.0), keras.Variable(2.0, trainable=False)):
+        v, g = loss_with(lam)
+        np.testing.assert_array_equal(v, value)
+        np.testing.assert_array_equal(g, grad)
+    # a tensor lambda of 0 is the plain sum, like the float 0
+    v0, g0 = loss_with(0.0)
+    vt, gt = loss_with(ops.convert_to_tensor(0.0))
+    np.testing.assert_allclose(vt, v0, rtol=1e-6)
+    np.testing.assert_allclose(gt, g0, rtol=1e-6)
+
+
+# ------------------------------------------------------- the template hooks
+from keras_hvae.models import LinearGaussianVAE  # noqa: E402
+
+
+def _data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, 2)) @ rng.normal(size=(2, 6)) + 0.3 * rng.normal(size=(n, 6))).astype("float32")
+
+
+class HookedVAE(LinearGaussianVAE):
+    """A family that weighs the KL by 1/4 when training, adds 3 * penalty
+    to the loss and reports the penalty, through the hooks only."""
+
+    extra_metric_names = ("penalty",)
+
+    def kl_weight(self, training=False):
+        return 0.25 if training else 1.0
+
+    def objective_terms(self, data, training=False):
+        terms = super().objective_terms(data, training=training)
+        x = self.prepare_inputs(self.unpack_inputs(data))
+        penalty = self.batch_mean(ops.sum(ops.square(x), axis=1))
+        terms["extra_loss"] = 3.0 * penalty
+        terms["metrics"] = {"penalty": penalty}
+        return terms
+
+
+def test_hooks_set_the_loss_and_the_extra_metric():
+    x = _data()
+    penalty = float(np.mean(np.sum(x**2, axis=1)))
+    model = HookedVAE(6, 2, sigma=0.3, seed=0, deterministic_posterior=True)
+    model.build()
+    loss, logs = model.compute_objective(ops.convert_to_tensor(x), training=True)
+    expected = float(logs["reconstruction"]) + 0.25 * float(logs["kl"]) + 3.0 * penalty
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    assert float(logs["penalty"]) == pytest.approx(penalty, rel=1e-5)
+    loss, logs = model.compute_objective(ops.convert_to_tensor(x), training=False)
+    assert float(loss) == pytest.approx(-float(logs["elbo"]) + 3.0 * penalty, rel=1e-5)
+
+    names = [m.name for m in model.metrics]
+    assert names[-2:] == ["penalty", "skipped_updates"], names
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(x, batch_size=64, epochs=2, verbose=0, shuffle=False)
+    assert "penalty" in history.history
+    assert history.history["penalty"][0] == pytest.approx(penalty, rel=1e-5)
+    result = model.evaluate(x, batch_size=64, verbose=0, return_dict=True)
+    assert result["penalty"] == pytest.approx(penalty, rel=1e-5)
+    assert result["loss"] == pytest.approx(-result["elbo"] + 3.0 * penalty, rel=1e-4)
+
+
+class TensorLambdaVAE(LinearGaussianVAE):
+    """lambda from a non-trainable variable, as the text models do."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lam = self.add_weight(shape=(), initializer=keras.initializers.Constant(100.0), trainable=False)
+
+    def free_bits_value(self, training=False):
+        return self.lam if training else 0.0
+
+
+def test_free_bits_value_hook_takes_a_variable():
+    x = ops.convert_to_tensor(_data())
+    model = TensorLambdaVAE(6, 2, sigma=0.3, seed=0, deterministic_posterior=True)
+    model.build()
+    loss, logs = model.compute_objective(x, training=True)
+    assert float(loss) == pytest.approx(float(logs["reconstruction"]) + 100.0, rel=1e-5)
+    model.lam.assign(0.0)
+    loss, logs = model.compute_objective(x, training=True)
+    assert float(loss) == pytest.approx(-float(logs["elbo"]), rel=1e-5)
+
+
+def test_default_kl_weight_is_warmup_times_beta_when_training():
+    model = LinearGaussianVAE(6, 2, sigma=0.3, seed=0, kl_warmup_steps=10, beta=0.5)
+    assert float(model.kl_weight(training=False)) == 1.0
+    assert float(model.kl_weight(training=True)) == 0.5  # not compiled: no warm-up yet
+    model.compile(optimizer=keras.optimizers.SGD(1e-3))
+    model.build()
+    model.optimizer.iterations.assign(4)
+    assert float(ops.convert_to_numpy(model.kl_weight(training=True))) == pytest.approx(0.2)
+    assert model.free_bits_value(training=False) == 0.0
+
+
+def test_num_dims_term_sets_bits_per_dim():
+    class HalfDims(LinearGaussianVAE):
+        def objective_terms(self, data, training=False):
+            terms = super().objective_terms(data, training=training)
+            terms["num_dims"] = ops.full((ops.shape(terms["log_px"])[0],), 3.0)
+            return terms
+
+    model = HalfDims(6, 2, sigma=0.3, seed=0)
+    model.build()
+    _, logs = model.compute_objective(ops.convert_to_tensor(_data()), training=False)
+    np.testing.assert_allclose(
+        float(logs["bits_per_dim"]), -float(logs["elbo"]) / (3 * np.log(2)), rtol=1e-5
+    )
+
+
+def test_an_undeclared_extra_metric_is_an_error():
+    class Undeclared(LinearGaussianVAE):
+        def objective_terms(self, data, training=False):
+            terms = super().objective_terms(data, training=training)
+            terms["metrics"] = {"penalty": ops.mean(terms["log_px"])}
+            return terms
+
+    model = Undeclared(6, 2, sigma=0.3, seed=0)
+    model.build()
+    with pytest.raises(ValueError, match="extra_metric_names"):
+        model.compute_objective(ops.convert_to_tensor(_data()), training=False)

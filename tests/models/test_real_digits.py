@@ -33,7 +33,7 @@ class TwoLayerDenseVAE(HierarchicalVAE):
         q2 = self._split(self.q2(z1))
         t2 = posterior_terms(*q2, ops.zeros_like(q2[0]), ops.ones_like(q2[1]), seed)
         p1 = self._split(self.p1(t2["z"]))
-        from keras_hvae.models.latents import diagonal_normal
+        from keras_hvae.models.gaussian import diagonal_normal
         from keras_hvae.distributions import tfd
 
         q1d, p1d = diagonal_normal(*q1), diagonal_normal(*p1)

@@ -1,4 +1,5 @@
-"""Conditional MatNets: masks, Eq. 6 training, inpainting, the quadrant task."""
+"""Conditional MatNets: masks, Eq. 6 training, inpainting, the quadrant task;
+saving and the `inpaint` export through the HVAE contract."""
 
 import keras
 import numpy as np
@@ -14,6 +15,7 @@ from keras_hvae.models.matnet import (
     random_square_masks,
     scaled_square_size,
 )
+from tests.hvae_test_case import run_hvae_contract
 from tests.models.matnet.conftest import random_binary, tiny_conditional
 
 
@@ -102,38 +104,18 @@ def test_mask_validation():
         model.inpaint(x, np.ones((2, 14, 14, 1), "float32"))
 
 
-def test_conditional_config_and_keras_file_round_trip(tmp_path):
+def test_hvae_contract(tmp_path):
     x = random_binary((8, 28, 28, 1))
     masks = numpy_quadrant_masks(8, (28, 28), 2)
     model = tiny_conditional(sizes=(7,), mask_generator="quadrants", stages=2, weight_norm=True)
-    config = model.get_config()
-    assert ConditionalMatNet.from_config(config).get_config() == config
     model.compile(optimizer="adam")
     import tensorflow as tf
 
     data = tf.data.Dataset.from_tensor_slices({"x": x, "mask": masks}).batch(4)  # (x, mask) as a dict
     model.fit(data, epochs=1, verbose=0, shuffle=False)
-    path = tmp_path / "cmatnet.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert type(loaded) is ConditionalMatNet and loaded.stages == 2
+    results = run_hvae_contract(model, x, tmp_path, masks=masks, endpoints=["elbo", "sample", "encode", "inpaint"])
+    loaded = results["keras_file"]
+    assert loaded.stages == 2
     np.testing.assert_allclose(
         loaded.conditional_elbo(x, masks, seed=3), model.conditional_elbo(x, masks, seed=3), rtol=1e-5, atol=1e-4
     )
-
-
-def test_saved_model_inpaint_endpoint(tmp_path):
-    from tests.conftest import require_tensorflow
-
-    require_tensorflow()
-    import tensorflow as tf
-
-    x = random_binary((3, 28, 28, 1))
-    masks = numpy_quadrant_masks(3, (28, 28), 3)
-    model = tiny_conditional(sizes=(7,))
-    assert "inpaint" in model.export(tmp_path / "sm", verbose=False)
-    reloaded = tf.saved_model.load(str(tmp_path / "sm"))  # keep a reference: it owns the variables
-    out = reloaded.inpaint(x, masks).numpy()
-    known = np.broadcast_to(masks > 0, out.shape)
-    np.testing.assert_array_equal(out[known], x[known])
-    assert set(np.unique(out)) <= {0.0, 1.0}

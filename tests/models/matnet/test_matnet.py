@@ -1,4 +1,5 @@
-"""MatNet end to end: training on real digits, likelihoods, Eq. 13, saving."""
+"""MatNet end to end: training on real digits, likelihoods, Eq. 13; saving
+and export through the HVAE contract (tests/hvae_test_case.py)."""
 
 import keras
 import numpy as np
@@ -7,6 +8,7 @@ from keras import ops
 
 from keras_hvae.models.matnet import MatNet, dequantize
 from tests.conftest import require_tensorflow
+from tests.hvae_test_case import run_hvae_contract
 from tests.models.matnet.conftest import random_binary, tiny_conv_meta, tiny_matnet
 
 
@@ -125,29 +127,11 @@ def test_config_round_trip():
     assert type(restored) is MatNet and restored.num_components == 7
 
 
-def test_keras_file_round_trip_keeps_the_elbo(tmp_path, tiny_binary):
+@pytest.mark.backend_suite
+def test_hvae_contract(tmp_path, tiny_binary):
     model = tiny_matnet(sizes=(7,), weight_norm=True, prior="mixture", num_components=3, seed=2)
     model.compile(optimizer="adam")
     model.fit(tiny_binary, batch_size=8, epochs=1, verbose=0)
-    path = tmp_path / "matnet.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert type(loaded) is MatNet
-    np.testing.assert_allclose(loaded.elbo(tiny_binary, seed=7), model.elbo(tiny_binary, seed=7), rtol=1e-5, atol=1e-4)
-    np.testing.assert_allclose(loaded.cluster(tiny_binary[:4]), model.cluster(tiny_binary[:4]), atol=1e-5)
-    model.save_to_preset(tmp_path / "preset")
-    from_preset = MatNet.from_preset(str(tmp_path / "preset"))
-    np.testing.assert_allclose(from_preset.elbo(tiny_binary, seed=7), model.elbo(tiny_binary, seed=7), rtol=1e-5, atol=1e-4)
-
-
-def test_saved_model_export(tmp_path, tiny_binary):
-    require_tensorflow()
-    import tensorflow as tf
-
-    model = tiny_matnet(sizes=(7,), prior="mixture", num_components=3)
-    assert model.export(tmp_path / "sm", verbose=False) == ["elbo", "sample", "encode"]
-    reloaded = tf.saved_model.load(str(tmp_path / "sm"))
-    assert reloaded.elbo(tiny_binary[:3]).shape == (3,)
-    assert reloaded.sample(tf.constant(2), tf.constant(0.5)).shape == (2, 28, 28, 1)
-    codes = reloaded.encode(tiny_binary[:3])
-    np.testing.assert_allclose(codes["z_z0_fc"].numpy(), model.encode(tiny_binary[:3])[-1], atol=1e-5)
+    results = run_hvae_contract(model, tiny_binary[:8], tmp_path, endpoints=["elbo", "sample", "encode"])
+    for loaded in (results["keras_file"], results["preset"]):
+        np.testing.assert_allclose(loaded.cluster(tiny_binary[:4]), model.cluster(tiny_binary[:4]), atol=1e-5)

@@ -9,14 +9,15 @@ import pytest
 from keras import ops
 
 from keras_hvae.models.text import ReduceFreeBitsOnPlateau, text_dataset
-from keras_hvae.models.text.text_model import free_bits_correction
+from keras_hvae.models.objective import free_bits_kl
 from tests.models.text.conftest import tiny_biva_lstm, tiny_rnn_vae
 
 
-def test_free_bits_correction_gives_max_of_lambda_and_kl():
+def test_free_bits_with_a_variable_lambda_gives_max_of_lambda_and_kl():
     kl = [np.array([1.0, 3.0], "float32"), np.array([5.0, 7.0], "float32")]
-    corr = float(free_bits_correction([ops.convert_to_tensor(k) for k in kl], ops.convert_to_tensor(4.0)))
-    assert corr + 2.0 + 6.0 == pytest.approx(4.0 + 6.0)  # max(4, 2) + max(4, 6)
+    lam = keras.Variable(4.0, trainable=False)
+    total, _ = free_bits_kl([ops.convert_to_tensor(k) for k in kl], lam)
+    assert float(total) == pytest.approx(4.0 + 6.0)  # max(4, 2) + max(4, 6)
 
 
 class _FakeModel:

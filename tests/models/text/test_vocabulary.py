@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_hvae.models.text import EOS, PAD, UNK, Vocabulary, standardize_sentence
-from keras_hvae.models.text.vocabulary import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from keras_hvae.datasets.vocabulary import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 
 def test_reserved_ids_and_round_trip(vocab, sentences):
@@ -66,3 +66,21 @@ def test_config_and_file_round_trips(vocab, tmp_path):
         Vocabulary(["a", "b", "a"])
     with pytest.raises(ValueError, match="white space"):
         Vocabulary(["a b"])
+
+
+def test_a_text_preset_keeps_its_words_only_in_the_asset(tmp_path):
+    import json
+
+    from keras_hvae.models.text import RNNVAE
+    from keras_hvae.utils.presets import PresetError
+
+    vocab = Vocabulary.build(["the cat sat .", "a dog ran ."], max_tokens=50)
+    model = RNNVAE(vocab, max_length=6, embedding_dim=4, encoder_units=8, decoder_units=8, latent_size=2, seed=0)
+    model.save_to_preset(tmp_path / "p")
+    config = json.loads((tmp_path / "p" / "config.json").read_text())["config"]
+    assert config["vocabulary"] == {"asset": "vocabulary.txt", "size": vocab.size, "standardize": vocab.standardize}
+    loaded = RNNVAE.from_preset(str(tmp_path / "p"))
+    assert loaded.vocabulary == vocab and loaded.detokenize(loaded.tokenize(["the cat"])) == ["the cat"]
+    (tmp_path / "p" / "assets" / "vocabulary.txt").unlink()
+    with pytest.raises(PresetError, match="vocabulary.txt is missing"):
+        RNNVAE.from_preset(str(tmp_path / "p"))
