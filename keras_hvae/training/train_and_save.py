@@ -18,6 +18,13 @@ import keras
 import numpy as np
 
 
+def _bits_per_dim(model, x, elbos):
+    """-sum(elbos) / (dimensions covered * ln 2); see `evaluate_bounds`."""
+    num_dims = getattr(model, "num_dims", None)
+    dims = np.sum(num_dims(x)) if callable(num_dims) else model.num_data_dims * len(elbos)
+    return float(-np.sum(np.asarray(elbos, dtype="float64")) / (float(dims) * math.log(2)))
+
+
 def evaluate_bounds(model, x_test, iwae_samples=1000, batch_size=100, chunk_size=None, limit=None,
                     iwae_limit=None, progress=True):
     """Test-split bounds in nats per example.
@@ -36,6 +43,10 @@ def evaluate_bounds(model, x_test, iwae_samples=1000, batch_size=100, chunk_size
     Returns:
         dict with `test_elbo`, `test_iwae` (`{"num_samples": k, "value": ...,
         "num_examples": n}`), `test_bits_per_dim`, `num_test_examples`.
+        `test_bits_per_dim` is -sum(ELBO) / (sum of the dimensions the
+        bounds cover * ln 2): `model.num_dims(x)` per example where the
+        model has it (text models: words + EOS of each sentence, so bits
+        per word), else `model.num_data_dims`.
     """
     x_test = np.asarray(x_test if limit is None else x_test[:limit])
     chunk = chunk_size or min(iwae_samples, 100)
@@ -61,7 +72,7 @@ def evaluate_bounds(model, x_test, iwae_samples=1000, batch_size=100, chunk_size
         "test_elbo": elbo,
         "test_iwae": {"num_samples": int(iwae_samples), "value": iwae, "num_examples": int(n_iwae),
                       "elbo_on_the_same_examples": float(np.mean(elbo_all[:n_iwae]))},
-        "test_bits_per_dim": float(-elbo / (model.num_data_dims * math.log(2))),
+        "test_bits_per_dim": _bits_per_dim(model, x_test, elbo_all),
         "num_test_examples": int(n),
     }
 

@@ -14,6 +14,9 @@ in front of `BIVA`, the baselines in front of the core itself) and adds
   can lower it during training without retracing, and `objective_terms`
   reports `bits_per_dim` per word (EOS included), so `2 ** bits_per_dim`
   is the batch's perplexity, and logs lambda as `free_bits`.
+* bits per word: `num_dims(x)` counts each sentence's tokens (words plus
+  EOS), `bits_per_word(nats, x)` (= `bits_per_dim(nats, x)`, which needs
+  x) divides by them; `evaluate_bounds` records the same through `num_dims`.
 * use: `generate`, `reconstruct`, `interpolate`, `evaluate_text` (the
   columns of the paper's Table 7: -log p(x) bound, KL, perplexity).
 * the vocabulary in the config (`.keras` round trips); a preset keeps it
@@ -143,7 +146,46 @@ class TextModelMixin:
 
     @property
     def num_data_dims(self):
+        """T, the padded row length; not what a sentence's bound covers
+        (that is `num_dims(x)`)."""
         return int(self.sequence_length)
+
+    def num_dims(self, x):
+        """Tokens each sentence's bound covers: its words plus the EOS token
+        (`decoder.sentence_mask`; the perplexity of `evaluate_text` and the
+        `bits_per_dim` metric count the same tokens).
+
+        Args:
+            x: sentences (strings) or ids `(N, T)`.
+
+        Returns:
+            numpy int64 array `(N,)`.
+        """
+        ids = self.validate_inputs(x)
+        return ops.convert_to_numpy(ops.sum(sentence_mask(ids, "int32"), axis=1)).astype("int64")
+
+    def bits_per_word(self, nats, x):
+        """Per-sentence bounds in nats -> bits per word (EOS included):
+        ``-nats / (num_dims(x) * ln 2)``, `(N,)`. `x`: the sentences (or
+        ids) the bounds were computed on. For a set of sentences, weight by
+        the token counts: ``-sum(nats) / (sum(num_dims(x)) * ln 2)``."""
+        nats = np.asarray(nats, dtype="float64")
+        tokens = self.num_dims(x)
+        if nats.shape != tokens.shape:
+            raise ValueError(f"{nats.shape[0] if nats.ndim else 'a scalar'} bounds for {tokens.shape[0]} "
+                             "sentences: pass one bound per sentence of x.")
+        return -nats / (tokens * math.log(2.0))
+
+    def bits_per_dim(self, nats, x=None):
+        """For text models, bits per word: `bits_per_word(nats, x)`. The
+        sentences `x` are required (their lengths set the token counts)."""
+        if x is None:
+            raise TypeError(
+                f"{type(self).__name__}.bits_per_dim(nats, x) needs the sentences (or ids) x the bounds were "
+                "computed on: bits per word divide by each sentence's tokens (words + EOS), not by the padded "
+                f"length {self.sequence_length}."
+            )
+        return self.bits_per_word(nats, x)
 
     # ------------------------------------------------------------- objective
     #: lambda now (the value of `free_bits_variable`), logged every step
