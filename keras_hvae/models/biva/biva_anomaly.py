@@ -36,7 +36,11 @@ class AnomalyScoreMixin:
     (returning `log_px`, `kl`, `log_ratio`) and `num_layers`, and, for the
     tensor-k endpoint, BIVA's top-down pieces (`bottom_up`,
     `_top_down_pass`, `_prior_level`, `_posterior_level`,
-    `observation_log_prob`, `_default_labels`; see `BIVA`).
+    `observation_log_prob`, `_default_labels`; see `BIVA`). A model whose
+    ELBO is not `_forward`'s overrides `_anomaly_terms(x, k, gen)` and
+    `anomaly_terms_tensor_k(x, k, seed)` (both return `log_px`, `kl`,
+    `log_ratio`) so that k = 0 stays its ELBO: `SemiSupervisedBIVA` sums y
+    out under q(y | x) there.
     """
 
     def _anomaly_terms(self, x, k, gen):

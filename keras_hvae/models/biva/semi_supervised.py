@@ -15,14 +15,26 @@ Kingma et al. 2014).
 
 `compute_objective` takes mixed batches `(x, y)` where **y = -1 marks an
 unlabelled example** (integer class ids otherwise), so the model trains with
-plain `fit` on a `tf.data` pipeline (see `semi_supervised_dataset`). The
-loss of a batch of B examples is
+plain `fit` on a `tf.data` pipeline (see `semi_supervised_dataset`). As in
+Maaløe et al. (2016), the labelled and unlabelled bounds are averaged
+separately and alpha (= beta N / N_l) weights the mean over the labelled
+examples, so the loss of a batch with B_l labelled and B_u unlabelled
+examples is
 
-    (1/B) [ sum_labelled F(x, y) + sum_unlabelled U(x) ] + alpha * (1/B) sum_labelled -log q(y | x)
+    (1/B_l) sum_labelled F(x, y) + (1/B_u) sum_unlabelled U(x) + alpha * (1/B_l) sum_labelled -log q(y | x)
 
-with free bits / warm-up applied to the per-level KL as for the
-unsupervised model. Per example, the bottom-up pass runs once and the
-top-down pass runs once per class (batched as B * K).
+(a missing group's means are 0). It goes through the core's hooks: the
+per-example terms are weighted by `group_weights` (B / B_l or B / B_u), and
+free bits / warm-up apply to the weighted per-level KL, i.e. to
+mean_labelled KL_i + mean_unlabelled KL_i, as for the unsupervised model.
+The logged `elbo` (and `reconstruction`, `kl`, `kl_<layer>`, `bits_per_dim`)
+is then the bound part of the objective, mean_labelled -F + mean_unlabelled
+-U: on a batch of one kind (`evaluate(x)` without labels) the per-example
+mean bound; on a mixed batch the sum of the two group means.
+
+Per example, the bottom-up pass runs once and the top-down pass runs once
+per class (batched as B * K). `elbo(x)` and `anomaly_score(x, k)` (L^{>k})
+sum y out the same way: sum_y q(y | x) [L^{>k}(x, y) + log p(y)] + H(q(y | x)).
 """
 
 import math
@@ -141,8 +153,8 @@ class SemiSupervisedBIVA(BIVA):
 
     Args:
         num_classes: K.
-        alpha: weight of the classification term of labelled examples
-            (`default_alpha(N, N_l)` = 0.1 N / N_l is the usual choice; the
+        alpha: weight of the classification term, the mean over the
+            labelled examples of -log q(y | x) (`default_alpha(N, N_l)` = 0.1 N / N_l is the usual choice; the
             default 50 is that value for MNIST with 100 labels).
         **kwargs: `BIVA` arguments (see `BIVA.from_architecture`).
 
@@ -151,7 +163,10 @@ class SemiSupervisedBIVA(BIVA):
 
     `model(x)` / `model.predict(x)` return q(y | x) (class probabilities),
     `classify(x)` the most probable class; `elbo(x)` is the unlabelled bound
-    -U(x) on log p(x) (y summed out exactly).
+    -U(x) on log p(x) (y summed out exactly), and `anomaly_score(x, k)`
+    sums y out of L^{>k} the same way (k = 0 is `elbo`, draw for draw).
+    `iwae_bound(x, 1)` is not the ELBO here: its weight sums y out inside
+    the log, so it is never below it.
 
     Example:
     >>> model = SemiSupervisedBIVA.from_architecture("binary_28x28", num_classes=10, filters=8,
@@ -187,8 +202,18 @@ class SemiSupervisedBIVA(BIVA):
         )
 
     # -------------------------------------------------------------- terms
-    def class_terms(self, x, training=False, seed=None):
+    def class_terms(self, x, training=False, seed=None, prior_layers=0):
         """Per-class terms of the bound for every example and class.
+
+        Args:
+            x: a prepared batch.
+            training: dropout on/off.
+            seed: random stream.
+            prior_layers: k of the anomaly bound L^{>k} (Eq. 3): levels
+                1..k are drawn from the conditional prior p(z_{<=k} | z_{>k}, y)
+                and add no KL. A Python int, or a scalar int tensor (the
+                SavedModel's `anomaly_score`, through `anomaly_pass`). 0
+                gives the terms of the ELBO.
 
         Returns:
             dict with `logits` (B, K) of q(y|x), `log_px` (B, K),
@@ -208,7 +233,10 @@ class SemiSupervisedBIVA(BIVA):
             "q_top": tuple(rep(t) for t in state["q_top"]),
         }
         y = ops.tile(ops.eye(K, dtype="float32"), (batch, 1))  # row b*K + k is e_k
-        out = self.top_down(state, seed=gen, training=training, y=y)
+        if isinstance(prior_layers, (int, np.integer)):
+            out = self.top_down(state, prior_layers=int(prior_layers), seed=gen, training=training, y=y)
+        else:
+            out = self.anomaly_pass(state, prior_layers, seed=gen, training=training, y=y)
         log_px = self.likelihood.log_prob(out["params"], rep(x))
         to_bk = lambda t: ops.reshape(t, (batch, K))  # noqa: E731
         params = out["params"]
@@ -238,16 +266,31 @@ class SemiSupervisedBIVA(BIVA):
         return int(self.num_classes)
 
     def forward_terms(self, x, training=False, seed=None):
-        """The unlabelled bound -U(x) (y summed out), in the core's format.
+        """The unlabelled bound -U(x) (y summed out), in the core's format
+        (see `_summed_terms`)."""
+        return self._summed_terms(self.class_terms(x, training=training, seed=seed))
 
-        `log_px - sum(kl)` is -U(x); `log_px + log_ratio` is the exact
+    def _anomaly_terms(self, x, k, gen):
+        # L^{>k} with y summed out as in the ELBO (k = 0 is -U(x), draw for draw)
+        return self._summed_terms(self.class_terms(x, seed=gen, prior_layers=k))
+
+    def anomaly_terms_tensor_k(self, x, k, seed=None):
+        """`_anomaly_terms` for a scalar tensor k (the SavedModel endpoint)."""
+        return self._summed_terms(self.class_terms(x, seed=seed, prior_layers=k))
+
+    def _summed_terms(self, t):
+        """y summed out of `class_terms` (of the ELBO or of L^{>k}).
+
+        `log_px - sum(kl)` is sum_y q(y|x) [L(x, y) + log p(y)] + H(q(y|x)),
+        i.e. -U(x) (Eq. 18) for k = 0; `log_px + log_ratio` is the exact
         importance weight log sum_y p(x, y, z_y) / q(z_y | x, y), so that
-        `iwae_bound` is a bound on log p(x) too. `params` are those of the
-        most probable class.
+        `iwae_bound` (and `anomaly_score(..., num_samples=S)`) is a bound on
+        log p(x) too. With y summed out the one-sample importance weight is
+        not the ELBO: it is never below it (Jensen over q(y|x)).
+        `params` are those of the most probable class.
         """
-        t = self.class_terms(x, training=training, seed=seed)
         K = self.num_classes
-        batch = ops.shape(x)[0]
+        batch = ops.shape(t["logits"])[0]
         labelled = ops.zeros((batch,), "float32")
         log_px, kl, log_q = self._mixed_terms(t, labelled, ops.zeros((batch, K), "float32"))
         log_w = ops.logsumexp(t["log_px"] - math.log(K) + t["log_ratio"], axis=-1)
@@ -288,11 +331,32 @@ class SemiSupervisedBIVA(BIVA):
             return data["y"]
         return None
 
+    def group_weights(self, labelled):
+        """Per-example weights that turn batch means into the sum of the
+        labelled and the unlabelled group means (Maaløe et al. 2016).
+
+        An example of a group that makes up a share s of the (global) batch
+        gets weight 1 / s, so ``batch_mean(w * v) = mean_labelled(v) +
+        mean_unlabelled(v)``; a group absent from the batch contributes 0.
+        One labelled example in four: weights (4, 4/3, 4/3, 4/3).
+        """
+        share = self.batch_mean(labelled)
+        return labelled / ops.maximum(share, 1e-12) + (1.0 - labelled) / ops.maximum(1.0 - share, 1e-12)
+
     def objective_terms(self, data, training=False):
-        """Terms of a mixed batch `(x, y)`, y = -1 for unlabelled: the mixed
-        bound's log-likelihood and per-level KL, ``alpha`` times the mean
-        cross-entropy of the labelled examples as ``extra_loss``, and the
-        labelled examples' ``classification_loss`` and ``accuracy``."""
+        """Terms of a mixed batch `(x, y)`, y = -1 for unlabelled, weighted
+        as in Maaløe et al. (2016), so that (without free bits or warm-up)
+
+            loss = mean_labelled F(x, y) + mean_unlabelled U(x)
+                   + alpha * mean_labelled -log q(y | x).
+
+        ``log_px`` and ``kl`` are the mixed bound's per-example terms times
+        `group_weights` (the core's batch means of them are the sums of the
+        two group means, and free bits and warm-up act on those KL terms);
+        ``extra_loss`` is the alpha term; ``metrics`` the labelled
+        examples' ``classification_loss`` and ``accuracy``. A batch without
+        labelled (or unlabelled) examples has 0 for that group's means.
+        """
         x = self.prepare_inputs(self.unpack_inputs(data))
         batch = ops.shape(x)[0]
         y = self.unpack_labels(data)
@@ -304,13 +368,18 @@ class SemiSupervisedBIVA(BIVA):
         t = self.class_terms(x, training=training)
         log_px, kl, log_q = self._mixed_terms(t, labelled, onehot)
         cross_entropy = -ops.sum(onehot * log_q, axis=-1)
+        weight = self.group_weights(labelled)
+        weighted_ce = weight * cross_entropy  # 0 for unlabelled examples
+        # the batch mean, with the gradient of the local mean (as in negative_elbo)
+        local_ce = ops.mean(weighted_ce)
+        class_loss = local_ce + ops.stop_gradient(self.batch_mean(weighted_ce) - local_ce)
         num_labelled = ops.maximum(ops.sum(labelled), 1.0)
         predicted = ops.cast(ops.argmax(log_q, axis=-1), "int32")
         correct = ops.cast(ops.equal(predicted, ops.maximum(y, 0)), "float32") * labelled
         return {
-            "log_px": log_px,
-            "kl": kl,
-            "extra_loss": self.alpha * self.batch_mean(cross_entropy),
+            "log_px": weight * log_px,
+            "kl": [weight * k for k in kl],
+            "extra_loss": self.alpha * class_loss,
             "metrics": {
                 "classification_loss": ops.sum(cross_entropy) / num_labelled,
                 "accuracy": ops.sum(correct) / num_labelled,

@@ -125,3 +125,157 @@ def test_hundred_labels_beat_the_supervised_baseline(mnist_splits):
     ssl_error = float(np.mean(ssl.classify(x_test_bin) != y_test))
     print(f"\n100 labels: baseline error {base_error:.3f}, SSL BIVA error {ssl_error:.3f} ({time.time() - start:.0f} s)")
     assert ssl_error < base_error - 0.04, (ssl_error, base_error)
+
+
+# ------------------------------------------------ anomaly score (y summed out)
+def peaked_ssl(num_classes=10, bias=10.0):
+    """A tiny model whose q(y | x) puts most of its mass on class 0, so that
+    plugging in y = argmax q(y | x) and summing y out differ by ~log K."""
+    model = tiny_ssl(num_classes=num_classes)
+    model.build()
+    b = np.zeros(num_classes, "float32")
+    b[0] = bias
+    model.classifier.head.bias.assign(b)
+    return model
+
+
+@pytest.mark.backend_suite
+def test_anomaly_score_at_k0_is_the_y_summed_elbo():
+    """L^{>0} sums y out exactly as the ELBO does, draw for draw:
+    sum_y q(y|x) [L(x, y) + log p(y)] + H(q(y|x)), not L(x, argmax q)."""
+    rng = np.random.default_rng(3)
+    x = (rng.uniform(size=(6, 28, 28, 1)) < 0.3).astype("float32")
+    model = peaked_ssl()
+    for s in (0, 1):
+        np.testing.assert_allclose(model.anomaly_score(x, 0, seed=s), model.elbo(x, seed=s), rtol=1e-5, atol=1e-4)
+    # k >= 1: the same y-sum of the per-class L^{>k}, finite, and the
+    # importance-weighted version runs on the exact y-summed weights
+    for k in (1, model.num_layers):
+        score = model.anomaly_score(x, k, seed=2)
+        assert score.shape == (6,) and np.all(np.isfinite(score))
+    assert np.all(np.isfinite(model.anomaly_score(x, 1, num_samples=3, seed=2)))
+
+
+def test_preset_anomaly_score_at_k0_is_the_y_summed_elbo():
+    """On the shipped preset (q(y|x) confident): L^{>0} equals the y-summed
+    ELBO on the same seeds (the argmax-plugged bound was ~2.5 nats higher)."""
+    from keras_hvae.applications import SemiSupervisedBIVA as Preset
+    from keras_hvae.datasets.registry import test_inputs
+
+    model = Preset.from_preset("biva_ssl_mnist100")
+    digits = np.asarray(test_inputs("binarized_mnist", seed=123))
+    x = digits[np.random.default_rng(0).choice(len(digits), 200, replace=False)]
+    elbo = np.stack([model.elbo(x, seed=s) for s in range(2)])
+    score = np.stack([model.anomaly_score(x, 0, seed=s) for s in range(2)])
+    np.testing.assert_allclose(score, elbo, rtol=1e-5, atol=1e-3)
+    assert abs(score.mean() - elbo.mean()) < 0.01, (score.mean(), elbo.mean())
+
+
+def test_anomaly_score_endpoint_sums_y_out(tmp_path):
+    """The SavedModel's anomaly_score(x, k) (tensor k) sums y out like the
+    Keras method: at k = 0 it is the ELBO (endpoint and Keras), at k = L
+    it agrees with `anomaly_score(x, L)`, in mean over draws."""
+    from tests.conftest import require_tensorflow
+
+    require_tensorflow()
+    import tensorflow as tf
+
+    model = peaked_ssl(num_classes=20)  # argmax-plugged: ~log 20 = 3 nats above the ELBO
+    rng = np.random.default_rng(4)
+    one = (rng.uniform(size=(1, 28, 28, 1)) < 0.3).astype("float32")
+    x = np.repeat(one, 512, axis=0)  # copies of one digit: the spread is Monte-Carlo noise only
+    names = model.export(tmp_path / "sm", verbose=False)
+    assert "anomaly_score" in names
+    reloaded = tf.saved_model.load(str(tmp_path / "sm"))
+    xs = tf.constant(x)
+    L = model.num_layers
+
+    def close(a, b, sigmas=4.0):
+        se = np.sqrt(np.var(a) / a.size + np.var(b) / b.size)
+        return abs(float(a.mean() - b.mean())) <= sigmas * se + 0.05
+
+    ep0 = np.concatenate([reloaded.anomaly_score(xs, tf.constant(0)).numpy() for _ in range(2)])
+    elbo = np.concatenate([model.elbo(x, seed=s) for s in range(2)])
+    ep_elbo = reloaded.elbo(xs).numpy()
+    assert close(ep0, elbo), (ep0.mean(), elbo.mean())
+    assert close(ep0, ep_elbo), (ep0.mean(), ep_elbo.mean())
+    epL = np.concatenate([reloaded.anomaly_score(xs, tf.constant(L)).numpy() for _ in range(2)])
+    refL = np.concatenate([model.anomaly_score(x, L, seed=s) for s in range(2)])
+    assert close(epL, refL), (epL.mean(), refL.mean())
+
+
+# ------------------------------------- weighting of Maaløe et al. (2016)
+def _fixed_terms(batch, num_classes, num_levels, seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "logits": rng.normal(size=(batch, num_classes)).astype("float32"),
+        "log_px": -rng.uniform(50, 100, size=(batch, num_classes)).astype("float32"),
+        "kl": [rng.uniform(0, 3, size=(batch, num_classes)).astype("float32") for _ in range(num_levels)],
+        "log_ratio": rng.normal(size=(batch, num_classes)).astype("float32"),
+        "params": np.zeros((batch, num_classes, 28, 28, 1), "float32"),
+    }
+
+
+def _expected_loss(t, y, alpha, free_bits=0.0, kl_weight=1.0):
+    """J of Maaløe et al. (2016) in numpy: mean over labelled of F(x, y) +
+    mean over unlabelled of U(x) + alpha * mean over labelled of -log q(y|x),
+    the per-level KL part with free bits on mean_l KL_i + mean_u KL_i."""
+    K = t["logits"].shape[1]
+    z = t["logits"] - t["logits"].max(axis=1, keepdims=True)
+    log_q = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    q = np.exp(log_q)
+    lab, unl = y >= 0, y < 0
+    yl = y[lab]
+
+    def group_mean(v, mask):
+        return float(v[mask].mean()) if mask.any() else 0.0
+
+    # per-example reconstruction part (log p(y) and the entropy included) and per-level KL
+    rec = np.where(lab, t["log_px"][np.arange(len(y)), np.maximum(y, 0)], (q * t["log_px"]).sum(1))
+    rec = rec - np.log(K) + np.where(unl, -(q * log_q).sum(1), 0.0)
+    kls = [np.where(lab, k[np.arange(len(y)), np.maximum(y, 0)], (q * k).sum(1)) for k in t["kl"]]
+    kl_part = sum(max(free_bits, group_mean(k, lab) + group_mean(k, unl)) for k in kls)
+    ce = -log_q[lab, yl] if lab.any() else np.zeros(0)
+    loss = -(group_mean(rec, lab) + group_mean(rec, unl)) + kl_weight * kl_part
+    loss += alpha * (float(ce.mean()) if lab.any() else 0.0)
+    elbo = group_mean(rec - sum(kls), lab) + group_mean(rec - sum(kls), unl)
+    return loss, elbo
+
+
+@pytest.mark.backend_suite
+@pytest.mark.parametrize("labels", [
+    [0, 2, -1, -1, -1, -1, -1, -1],   # mixed: 2 labelled of 8
+    [1, 0, 2, 2, 1, 0, 1, 2],          # all labelled
+    [-1] * 8,                          # all unlabelled
+])
+def test_objective_averages_labelled_and_unlabelled_bounds_separately(labels):
+    import math
+
+    from keras import ops
+
+    model = tiny_ssl(alpha=7.0)
+    model.build()
+    y = np.asarray(labels, "int32")
+    t = _fixed_terms(len(y), model.num_classes, model.num_layers)
+    model.class_terms = lambda x, training=False, seed=None, prior_layers=0: {
+        k: [ops.convert_to_tensor(a) for a in v] if k == "kl" else ops.convert_to_tensor(v) for k, v in t.items()
+    }
+    x = np.zeros((len(y), 28, 28, 1), "float32")
+    data = (ops.convert_to_tensor(x), ops.convert_to_tensor(y))
+    loss, logs = model.compute_objective(data)
+    want, want_elbo = _expected_loss(t, y, alpha=7.0)
+    assert math.isfinite(float(loss))
+    np.testing.assert_allclose(float(loss), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(float(logs["elbo"]), want_elbo, rtol=1e-5, atol=1e-5)
+    if (y >= 0).any():
+        lab = y >= 0
+        z = t["logits"][lab]
+        ce = -(z[np.arange(lab.sum()), y[lab]] - np.log(np.exp(z).sum(1)))
+        np.testing.assert_allclose(float(logs["classification_loss"]), ce.mean(), rtol=1e-5)
+    else:
+        assert float(logs["classification_loss"]) == 0.0
+    # the free-bits and warm-up hooks still act on the (weighted) per-level KL
+    model.free_bits, model.beta = 2.5, 0.5
+    loss, _ = model.compute_objective(data, training=True)
+    want, _ = _expected_loss(t, y, alpha=7.0, free_bits=2.5, kl_weight=0.5)
+    np.testing.assert_allclose(float(loss), want, rtol=1e-5, atol=1e-5)
