@@ -2,8 +2,10 @@
 
 * `MatNet` — unconditional, convolutional or fully connected; named paper
   setups in `MatNet.architectures` / `MatNet.from_architecture`; optional
-  Gaussian-mixture prior (`cluster`), inference regulariser (Eq. 13) and
-  PixelCNN head (MatNet+AR).
+  Gaussian-mixture prior (`cluster`; uniform fixed weights by default),
+  inference regulariser (Eq. 13) and PixelCNN head (MatNet+AR);
+  `conditional_sample` (Fig. 3: top k latent layers from q, the rest from
+  the prior).
 * `ConditionalMatNet` — p(x^u | x^k) for inpainting and structured
   prediction (Eqs. 3, 4, 6), one or two stages; `inpaint`.
 * Modules (Eqs. 7-11): `TDModule`, `GRUTDModule`, `BUModule`, `MergeModule`.

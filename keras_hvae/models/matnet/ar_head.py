@@ -3,20 +3,23 @@
 The paper concatenates the final TD module's output with the true image and
 feeds both to a PixelCNN of about five masked-convolution layers, and feeds
 the MatNet output into every internal layer through *unmasked*
-connections. Here every layer is a `keras_hvae.layers.MaskedConv2D` whose
-masked kernel sees the image (first layer, mask "A") or the previous
-features (mask "B"), and whose unmasked 1x1 ``conditioning`` path sees the
-MatNet output; that is the concatenation of the paper with the MatNet half
-of the kernel unrestricted.
+connections ("connections to the MatNet output are unrestricted"). Here
+every layer is a `keras_hvae.layers.MaskedConv2D` whose masked kernel sees
+the image (first layer, mask "A") or the previous features (mask "B"),
+plus an *unmasked* ``c x c`` convolution ``C_l`` of the MatNet output m
+(``conditioning_kernel_size``, by default the masked layers' kernel size;
+"same" padding); that is the concatenation of the paper with the MatNet
+half of the kernel unrestricted (full ``c x c`` support, no mask).
 
-    h_1 = lrelu(MaskedA(x) + C_1 m)
-    h_l = lrelu(h_{l-1} + MaskedB(h_{l-1}) + C_l m),   l = 2 .. L-1
-    params = MaskedB_1x1(h_{L-1}) + C_L m
+    h_1 = lrelu(MaskedA(x) + C_1 * m)
+    h_l = lrelu(h_{l-1} + MaskedB(h_{l-1}) + C_l * m),   l = 2 .. L-1
+    params = MaskedB_1x1(h_{L-1}) + C_L * m
 
 The parameters at pixel p depend on the image only through the pixels
 strictly before p in raster order (all channels of a pixel form one group,
 so the channels of one pixel are conditionally independent given the
-earlier pixels and m).
+earlier pixels and m), and on m in a neighbourhood of p on every side (of
+radius ``L (c - 1) / 2``).
 
 Sampling runs pixel by pixel inside ``keras.ops.fori_loop`` (compiled by
 `tf.function` on TensorFlow, `jax.lax.fori_loop` on JAX).
@@ -25,7 +28,7 @@ Sampling runs pixel by pixel inside ``keras.ops.fori_loop`` (compiled by
 import keras
 from keras import ops
 
-from keras_hvae.layers import MaskedConv2D
+from keras_hvae.layers import MaskedConv2D, WeightNormConv2D
 from keras_hvae.models.matnet.modules import lrelu
 from keras_hvae.models.matnet.stateless import seeded_fori_loop
 
@@ -41,6 +44,9 @@ class PixelCNNHead(keras.layers.Layer):
         kernel_size: odd kernel size of the masked layers.
         weight_norm: weight-normalised masked convolutions.
         leak: leaky-ReLU slope.
+        conditioning_kernel_size: odd kernel size of the unmasked
+            convolutions of the MatNet output into every layer (None: the
+            masked layers' ``kernel_size``).
 
     Example:
     >>> head = PixelCNNHead(num_params=1, filters=16)
@@ -49,7 +55,10 @@ class PixelCNNHead(keras.layers.Layer):
     (2, 28, 28, 1)
     """
 
-    def __init__(self, num_params, filters=32, num_layers=5, kernel_size=3, weight_norm=True, leak=0.1, **kwargs):
+    def __init__(
+        self, num_params, filters=32, num_layers=5, kernel_size=3, weight_norm=True, leak=0.1,
+        conditioning_kernel_size=None, **kwargs,
+    ):
         super().__init__(**kwargs)
         if num_layers < 2:
             raise ValueError(f"num_layers must be >= 2, got {num_layers}.")
@@ -59,18 +68,37 @@ class PixelCNNHead(keras.layers.Layer):
         self.kernel_size = int(kernel_size)
         self.weight_norm = bool(weight_norm)
         self.leak = float(leak)
+        if conditioning_kernel_size is None:
+            conditioning_kernel_size = self.kernel_size
+        self.conditioning_kernel_size = int(conditioning_kernel_size)
+        if self.conditioning_kernel_size < 1 or self.conditioning_kernel_size % 2 == 0:
+            raise ValueError(f"conditioning_kernel_size must be odd, got {conditioning_kernel_size}.")
         self.masked = [MaskedConv2D(self.filters, self.kernel_size, mask_type="A", weight_norm=self.weight_norm, name="masked_a")]
         for i in range(self.num_layers - 2):
             self.masked.append(
                 MaskedConv2D(self.filters, self.kernel_size, mask_type="B", weight_norm=self.weight_norm, name=f"masked_b{i}")
             )
         self.masked.append(MaskedConv2D(self.num_params, 1, mask_type="B", weight_norm=self.weight_norm, name="masked_out"))
+        # the unrestricted (unmasked, c x c) connections of the MatNet output
+        conv = WeightNormConv2D if self.weight_norm else keras.layers.Conv2D
+        self.conditioning_convs = [
+            conv(layer.filters, self.conditioning_kernel_size, padding="same", use_bias=False, name=f"conditioning_{i}")
+            for i, layer in enumerate(self.masked)
+        ]
 
-    def call(self, image, conditioning):
-        h = lrelu(self.masked[0](image, conditioning=conditioning), self.leak)
-        for layer in self.masked[1:-1]:
-            h = lrelu(h + layer(h, conditioning=conditioning), self.leak)
-        return self.masked[-1](h, conditioning=conditioning)
+    def condition(self, conditioning):
+        """The unmasked terms ``C_l * m`` of every layer (they do not change
+        while an image is sampled pixel by pixel)."""
+        return [c(conditioning) for c in self.conditioning_convs]
+
+    def call(self, image, conditioning=None, conditioning_terms=None):
+        """Parameters from the image and the MatNet output ``conditioning``
+        (or its precomputed `condition` terms)."""
+        cond = self.condition(conditioning) if conditioning_terms is None else conditioning_terms
+        h = lrelu(self.masked[0](image) + cond[0], self.leak)
+        for layer, c in zip(self.masked[1:-1], cond[1:-1]):
+            h = lrelu(h + layer(h) + c, self.leak)
+        return self.masked[-1](h) + cond[-1]
 
     def compute_output_shape(self, image_shape, conditioning_shape=None):
         return tuple(image_shape[:-1]) + (self.num_params,)
@@ -85,6 +113,7 @@ class PixelCNNHead(keras.layers.Layer):
                 "kernel_size": self.kernel_size,
                 "weight_norm": self.weight_norm,
                 "leak": self.leak,
+                "conditioning_kernel_size": self.conditioning_kernel_size,
             }
         )
         return config
@@ -110,8 +139,12 @@ def autoregressive_sample(head, conditioning, likelihood, data_shape, seed_gener
     x0 = ops.zeros((batch, h, w, c), dtype=conditioning.dtype)
     position = ops.reshape(ops.arange(h * w, dtype="int32"), (1, h, w, 1))
 
+    if not head.built:
+        head(x0, conditioning)
+    terms = head.condition(conditioning)
+
     def body(i, x):
-        params = head(x, conditioning)
+        params = head(x, conditioning_terms=terms)
         new = likelihood.mean(params) if mean else likelihood.sample(params, seed=seed_generator)
         return ops.where(ops.equal(position, i), ops.cast(new, x.dtype), x)
 

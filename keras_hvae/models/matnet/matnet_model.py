@@ -5,8 +5,8 @@ One stochastic pass (`forward_terms`), in the paper's notation:
 1. BU network (Eq. 9 modules, fine -> coarse -> fc) gives the BU states
    ``h_i^b`` and, from the final one, ``q(z_0 | x)`` (module f_0^b).
 2. z_0 ~ q(z_0|x); its KL is against N(0, I) (closed form) or the learned
-   Gaussian mixture (the weighted Eq. 12; ``log_ratio`` uses the exact
-   mixture density).
+   Gaussian mixture (the weighted Eq. 12, uniform fixed weights by
+   default; ``log_ratio`` uses the exact mixture density).
 3. TD network from z_0: for each TD module i the prior
    ``p(z_i | h_i^t)`` (Eq. 8), the merge module i
    ``[mu_i; log sigma_i^2; h_{i+1}^m] = f_i^m(h_i^b, h_i^t, h_i^m)``
@@ -60,6 +60,10 @@ class MatNet(MatNetBase):
         prior: ``"normal"`` (N(0, I) over z_0) or ``"mixture"`` (learned
             Gaussian mixture, Eq. 12 KL).
         num_components: mixture components.
+        learn_mixture_weights: False (the paper's Eq. 12): uniform, fixed
+            mixture weights ``1/num_components``; True: trainable mixture
+            logits. Configs saved before this option existed load with
+            True (what they were trained with).
         cluster_entropy_weight: weight of the penalty on the entropy of the
             component posterior (Sec. 3); 0 disables it.
         autoregressive: MatNet+AR (PixelCNN head on the image and the MatNet
@@ -97,6 +101,7 @@ class MatNet(MatNetBase):
         leak=0.1,
         prior="normal",
         num_components=10,
+        learn_mixture_weights=False,
         cluster_entropy_weight=0.0,
         autoregressive=False,
         ar_layers=5,
@@ -124,6 +129,7 @@ class MatNet(MatNetBase):
             raise ValueError(f"prior must be 'normal' or 'mixture', got {prior!r}.")
         self.prior_type = prior
         self.num_components = int(num_components)
+        self.learn_mixture_weights = bool(learn_mixture_weights)
         self.cluster_entropy_weight = float(cluster_entropy_weight)
         self.autoregressive = bool(autoregressive)
         self.ar_layers = int(ar_layers)
@@ -141,7 +147,7 @@ class MatNet(MatNetBase):
         if prior == "mixture":
             self.mixture_prior = GaussianMixturePrior(
                 self.num_components, self.z0_dim, seed=self.seed if isinstance(self.seed, int) else None,
-                name="mixture_prior",
+                learn_weights=self.learn_mixture_weights, name="mixture_prior",
             )
         self.ar_head = None
         if self.autoregressive:
@@ -201,14 +207,31 @@ class MatNet(MatNetBase):
         component_entropy = entropy(self.mixture_prior.responsibilities(q_loc, q_scale))
         return kl, log_ratio, component_entropy
 
-    def _inference_pass(self, x, gen, use_mean=False):
+    def _prior_z0(self, num_samples, gen, temperature=1.0):
+        """A draw of z_0 from p(z_0) (N(0, I) or the mixture)."""
+        if self.mixture_prior is None:
+            return standard_normal_sample((num_samples, self.z0_dim), gen, temperature)
+        return self.mixture_prior.sample(num_samples, gen, temperature)
+
+    def _inference_pass(self, x, gen, use_mean=False, keep_layers=None, temperature=1.0):
         """q's pass; returns per-layer z, KL and log-ratio in TD order, the
         TD output and the component-posterior entropy of z_0 (None without
-        a mixture prior)."""
+        a mixture prior).
+
+        ``keep_layers=k`` (Fig. 3) takes only the top k latent layers
+        ``z_0 .. z_{k-1}`` (TD order) from q and draws the rest from the
+        prior given the layers above (std times ``temperature``); their KL
+        and log-ratio entries are None. None keeps every layer.
+        """
+        keep = len(self.latent_layer_names) if keep_layers is None else int(keep_layers)
         top, aligned = self.bu(x)
-        q_loc, q_scale = loc_scale_from_log_var(*self.bu.z0_params(top))
-        z0 = q_loc if use_mean else reparameterized_sample(q_loc, q_scale, gen)
-        kl0, lr0, component_entropy = self._z0_terms(q_loc, q_scale, z0)
+        if keep > 0:
+            q_loc, q_scale = loc_scale_from_log_var(*self.bu.z0_params(top))
+            z0 = q_loc if use_mean else reparameterized_sample(q_loc, q_scale, gen)
+            kl0, lr0, component_entropy = self._z0_terms(q_loc, q_scale, z0)
+        else:
+            z0 = self._prior_z0(ops.shape(x)[0], gen, temperature)
+            kl0 = lr0 = component_entropy = None
         zs, kls, ratios = [z0], [kl0], [lr0]
         h_t = self.td.start(z0)
         h_m = self.merge.start(top)
@@ -216,14 +239,19 @@ class MatNet(MatNetBase):
         for i, meta in enumerate(self.plan.meta):
             if i > 0:
                 h_t = self.td.enter(i, h_t)
-                h_m = self.merge.enter(i, h_m)
+                if k + 1 < keep:
+                    h_m = self.merge.enter(i, h_m)
             for _ in range(meta.modules):
                 td_module = self.td.td_modules[k]
                 p_loc, p_scale = loc_scale_from_log_var(*td_module.prior(h_t))
-                h_m, mu, log_var = self.merge.merge_modules[k](h_m, aligned[k], h_t)
-                q_loc, q_scale = loc_scale_from_log_var(mu, log_var)
-                z = q_loc if use_mean else None
-                terms = posterior_terms(q_loc, q_scale, p_loc, p_scale, gen, z=z)
+                if k + 1 < keep:  # latent layer k + 1 (z_0 is layer 0) from q
+                    h_m, mu, log_var = self.merge.merge_modules[k](h_m, aligned[k], h_t)
+                    q_loc, q_scale = loc_scale_from_log_var(mu, log_var)
+                    z = q_loc if use_mean else None
+                    terms = posterior_terms(q_loc, q_scale, p_loc, p_scale, gen, z=z)
+                else:  # from the prior p(z | h^t)
+                    z = reparameterized_sample(p_loc, p_scale, gen, temperature)
+                    terms = {"z": z, "kl": None, "log_ratio": None}
                 zs.append(terms["z"])
                 kls.append(terms["kl"])
                 ratios.append(terms["log_ratio"])
@@ -252,10 +280,7 @@ class MatNet(MatNetBase):
         return terms
 
     def _generate_td_output(self, num_samples, temperature, gen):
-        if self.mixture_prior is None:
-            z0 = standard_normal_sample((num_samples, self.z0_dim), gen, temperature)
-        else:
-            z0 = self.mixture_prior.sample(num_samples, gen, temperature)
+        z0 = self._prior_z0(num_samples, gen, temperature)
         h_t = self.td.start(z0)
         k = 0
         for i, meta in enumerate(self.plan.meta):
@@ -286,12 +311,73 @@ class MatNet(MatNetBase):
         mean before moving on."""
         gen = self._seed(seed)
         out = self._generate_td_output(num_samples, temperature, gen)
+        return self._decode(out, gen, mean)
+
+    def _decode(self, td_output, gen, mean=False):
+        """p(x | z) from the TD output: a draw (or the mean); pixel by pixel
+        for MatNet+AR."""
         if self.ar_head is not None:
-            x, _ = autoregressive_sample(self.ar_head, out, self.likelihood, self.data_shape, gen, mean=mean)
+            x, _ = autoregressive_sample(self.ar_head, td_output, self.likelihood, self.data_shape, gen, mean=mean)
             return x
         if mean:
-            return self.likelihood.mean(out)
-        return self.likelihood.sample(out, seed=gen)
+            return self.likelihood.mean(td_output)
+        return self.likelihood.sample(td_output, seed=gen)
+
+    # ------------------------------------------------- conditional samples
+    def conditional_sample(self, x, keep_layers, num_samples=1, temperature=1.0, seed=None, mean=False):
+        """Fig. 3: samples that keep the top ``keep_layers`` latent layers
+        of each image and resample the rest from the prior.
+
+        ``z_0 .. z_{k-1}`` (TD order, z_0 first; ``k = keep_layers``) are
+        drawn from q(z | x) by the inference pass, the lower layers from
+        the TD priors ``p(z_i | h_i^t)`` given them, then x from p(x | z)
+        (pixel by pixel for MatNet+AR). ``k = 0`` is an ordinary prior
+        sample; ``k = len(latent_layer_names)`` is the reconstruction path.
+
+        Args:
+            x: images ``(B,) + data_shape``.
+            keep_layers: k, from 0 to ``len(model.latent_layer_names)``.
+            num_samples: samples per image.
+            temperature: scales the std of the resampled (prior) layers.
+            seed: int seed (None: the model's stream).
+            mean: the mean of p(x | z) instead of a draw.
+
+        Returns:
+            numpy, ``(B,) + data_shape`` for ``num_samples=1``, else
+            ``(num_samples, B) + data_shape``.
+
+        Example:
+        >>> m = MatNet(conv_meta_modules=[{"size": 7, "modules": 1, "channels": 4, "z_channels": 2}],
+        ...            fc_units=16, z0_dim=4, weight_norm=False, seed=0)
+        >>> m.conditional_sample(x_test[:2], keep_layers=1, num_samples=3, seed=0).shape
+        (3, 2, 28, 28, 1)
+        """
+        num_layers = len(self.latent_layer_names)
+        keep = int(keep_layers)
+        if not 0 <= keep <= num_layers:
+            raise ValueError(f"keep_layers must be in [0, {num_layers}], got {keep_layers!r}.")
+        n = int(num_samples)
+        if n < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples!r}.")
+        x = self._eager_inputs(x)
+        gen = self._call_stream(seed)
+
+        def fn(x):
+            return self.conditional_sample_tensor(x, keep, n, temperature, gen, mean)
+
+        out = ops.convert_to_numpy(self._run(f"matnet_conditional_sample_{keep}_{n}_{temperature}_{mean}", fn, x))
+        if n == 1:
+            return out
+        return out.reshape((n, -1) + tuple(out.shape[1:]))
+
+    def conditional_sample_tensor(self, x, keep_layers, num_samples=1, temperature=1.0, seed=None, mean=False):
+        """`conditional_sample` as a traceable tensor function: prepared
+        inputs in, ``(num_samples * B,) + data_shape`` out (sample-major)."""
+        gen = self._seed(seed)
+        if num_samples > 1:
+            x = ops.concatenate([x] * int(num_samples), axis=0)
+        out = self._inference_pass(x, gen, keep_layers=keep_layers, temperature=temperature)[3]
+        return self._decode(out, gen, mean)
 
     def posterior_means(self, x):
         """Posterior means of every latent layer (z_i set to its q-mean on
@@ -374,6 +460,7 @@ class MatNet(MatNetBase):
             {
                 "prior": self.prior_type,
                 "num_components": self.num_components,
+                "learn_mixture_weights": self.learn_mixture_weights,
                 "cluster_entropy_weight": self.cluster_entropy_weight,
                 "autoregressive": self.autoregressive,
                 "ar_layers": self.ar_layers,
@@ -383,6 +470,14 @@ class MatNet(MatNetBase):
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        # configs saved before `learn_mixture_weights` existed had trainable
+        # mixture logits (and weights files with them in that place)
+        config.setdefault("learn_mixture_weights", True)
+        return super().from_config(config)
 
 
 def dequantize(x_uint8, seed=None):

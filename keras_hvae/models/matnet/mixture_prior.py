@@ -1,13 +1,16 @@
 """A learned Gaussian-mixture prior over z_0 and the KL of Eq. 12.
 
 The prior is ``p(z_0) = sum_i pi_i N(z_0; m_i, diag(s_i^2))`` with learned
-logits, means and log-scales, built as a TFP ``MixtureSameFamily`` through
+means and log-scales (and, optionally, learned logits), built as a TFP ``MixtureSameFamily`` through
 `keras_hvae.distributions.tfd` (TFP on TensorFlow, the keras-ops fallback
 elsewhere) for the exact ``log p(z_0)`` used by the importance-weighted
 bound.
 
 Eq. 12 of the paper, as printed, approximates the KL from a Gaussian q to
-a mixture with *uniform* weights by ``-log sum_i exp(-KL(q || p_i))``. We
+a mixture with *uniform* weights by ``-log sum_i exp(-KL(q || p_i))``. By
+default the mixture weights are the paper's: uniform and fixed,
+``pi_i = 1/k`` (the logits are a non-trainable zero variable read through
+``stop_gradient``); ``learn_weights=True`` makes them trainable logits. We
 use the weighted form
 
     KL_12(q || p) = -log sum_i pi_i exp(-KL(q || p_i)),
@@ -88,6 +91,9 @@ class GaussianMixturePrior(keras.layers.Layer):
         dim: dimension of z_0.
         init_spread: standard deviation of the initial component means.
         seed: int seed of the initial means.
+        learn_weights: False (the paper's Eq. 12): uniform, fixed weights
+            ``1/k`` (a non-trainable zero ``logits`` variable, read through
+            ``stop_gradient``); True: trainable mixture logits.
 
     Example:
     >>> prior = GaussianMixturePrior(10, 32)
@@ -98,14 +104,17 @@ class GaussianMixturePrior(keras.layers.Layer):
     (3,)
     """
 
-    def __init__(self, num_components, dim, init_spread=1.0, seed=None, **kwargs):
+    def __init__(self, num_components, dim, init_spread=1.0, seed=None, learn_weights=False, **kwargs):
         super().__init__(**kwargs)
         self.num_components = int(num_components)
         self.dim = int(dim)
         self.init_spread = float(init_spread)
         self.seed = seed
+        self.learn_weights = bool(learn_weights)
         k, d = self.num_components, self.dim
-        self.logits = self.add_weight(shape=(k,), initializer="zeros", name="logits")
+        self.logits = self.add_weight(
+            shape=(k,), initializer="zeros", name="logits", trainable=self.learn_weights
+        )
         self.locs = self.add_weight(
             shape=(k, d),
             initializer=keras.initializers.RandomNormal(stddev=self.init_spread, seed=seed),
@@ -116,8 +125,11 @@ class GaussianMixturePrior(keras.layers.Layer):
 
     # tensors, not Variables, for TFP (see DESIGN.md)
     def parameters(self):
-        """``(logits (k,), locs (k, d), scales (k, d))`` as tensors."""
+        """``(logits (k,), locs (k, d), scales (k, d))`` as tensors (the
+        logits through ``stop_gradient`` unless ``learn_weights``)."""
         logits = ops.convert_to_tensor(self.logits)
+        if not self.learn_weights:
+            logits = ops.stop_gradient(logits)
         locs = ops.convert_to_tensor(self.locs)
         scales = ops.exp(ops.convert_to_tensor(self.log_scales))
         return logits, locs, scales
@@ -163,6 +175,7 @@ class GaussianMixturePrior(keras.layers.Layer):
                 "dim": self.dim,
                 "init_spread": self.init_spread,
                 "seed": self.seed,
+                "learn_weights": self.learn_weights,
             }
         )
         return config
