@@ -38,7 +38,11 @@ these hooks (never by copying it, nor by touching the metric trackers):
     ``extra_metric_names``;
   - ``"num_dims"``: ``(batch,)`` data dimensions each example's bound
     covers (missing pixels, words); ``bits_per_dim`` then divides by their
-    batch mean (at least 1) instead of ``num_data_dims``.
+    batch mean (at least 1) instead of ``num_data_dims``;
+  - ``"free_bits_groups"``: a list of ``(batch,)`` KLs, one per latent
+    variable, over which free bits are applied instead of ``"kl"`` (BIVA:
+    z^BU_i and z^TD_i separately); their sum is that of ``"kl"``, and the
+    logs stay per layer.
 
 * ``kl_weight(training=False)`` — the weight of the KL term in the loss:
   ``beta`` times the linear warm-up over ``kl_warmup_steps`` optimizer
@@ -281,6 +285,7 @@ class HierarchicalVAE(PresetMixin, keras.Model):
             free_bits=self.free_bits_value(training),
             warmup_weight=self.kl_weight(training),
             batch_mean=self.batch_mean,
+            free_bits_groups=terms.get("free_bits_groups"),
         )
         num_dims = self.num_data_dims
         if terms.get("num_dims") is not None:
@@ -299,21 +304,16 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         return loss, logs
 
     # -------------------------------------------------------------- the steps
+    def _backend_step(self, kind, *args):
+        """This backend's `train` or `test` step from `train_steps`."""
+        prefix = {"jax": "jax", "torch": "torch"}.get(keras.backend.backend(), "tf")
+        return getattr(train_steps, f"{prefix}_{kind}_step")(self, *args)
+
     def train_step(self, *args):
-        backend = keras.backend.backend()
-        if backend == "jax":
-            return train_steps.jax_train_step(self, *args)
-        if backend == "torch":
-            return train_steps.torch_train_step(self, *args)
-        return train_steps.tf_train_step(self, *args)
+        return self._backend_step("train", *args)
 
     def test_step(self, *args):
-        backend = keras.backend.backend()
-        if backend == "jax":
-            return train_steps.jax_test_step(self, *args)
-        if backend == "torch":
-            return train_steps.torch_test_step(self, *args)
-        return train_steps.tf_test_step(self, *args)
+        return self._backend_step("test", *args)
 
     # ---------------------------------------------------------- build and call
     def build(self, input_shape=None):
@@ -512,8 +512,19 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         lse = m[:, 0] + np.log(np.exp(stacked - m).sum(axis=1))
         return lse - math.log(num_samples)
 
-    def bits_per_dim(self, nats):
-        """Converts per-example bounds in nats to bits per dimension."""
+    def num_dims(self, x):
+        """Data dimensions each example's bound covers, `(N,)`: `num_data_dims`
+        for every example of an image model (text models count tokens)."""
+        return np.full((len(x),), self.num_data_dims, dtype="int64")
+
+    def bits_per_dim(self, nats, x=None):
+        """Converts per-example bounds in nats to bits per dimension.
+
+        Args:
+            nats: per-example bounds, `(N,)`.
+            x: the examples (needed where dimensions differ per example, as
+                for text; ignored by image models).
+        """
         return -np.asarray(nats) / (self.num_data_dims * LN2)
 
     # ---------------------------------------------------- sampling and codes

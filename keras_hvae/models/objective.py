@@ -84,16 +84,23 @@ def negative_elbo(
     beta=1.0,
     warmup_weight=1.0,
     batch_mean=ops.mean,
+    free_bits_groups=None,
 ):
     """The training loss: ``-E[log p(x|z)] + beta * w_t * KL_free_bits``.
 
     Args:
         log_px: `(batch,)` log-likelihood of the data under p(x|z).
         kl_layers: list of `(batch,)` KL terms, one per latent layer.
-        free_bits: lambda in nats per layer.
+        free_bits: lambda in nats per layer (per group, with
+            `free_bits_groups`).
         beta: optional KL weight (1 gives the ELBO).
         warmup_weight: the warm-up factor in [0, 1].
         batch_mean: reduction over the batch.
+        free_bits_groups: optional list of `(batch,)` KL terms, one per
+            latent *variable*, over which free bits are applied instead of
+            `kl_layers` (BIVA: z^BU_i and z^TD_i of each level separately,
+            the top z_L once). Their sum must equal the sum of `kl_layers`;
+            the logs stay per layer. None: free bits per layer.
 
     Returns:
         `(loss, logs)` where `logs` holds the batch-mean `elbo`,
@@ -107,7 +114,12 @@ def negative_elbo(
     (11.0, -11.0)
     """
     recon = -batch_mean(log_px)
-    kl_loss, kl_means = free_bits_kl(kl_layers, free_bits, batch_mean)
+    no_free_bits = isinstance(free_bits, (int, float)) and not free_bits
+    if free_bits_groups is None or no_free_bits:
+        kl_loss, kl_means = free_bits_kl(kl_layers, free_bits, batch_mean)
+    else:
+        _, kl_means = free_bits_kl(kl_layers, 0.0, batch_mean)
+        kl_loss, _ = free_bits_kl(list(free_bits_groups), free_bits, batch_mean)
     local_recon = -ops.mean(log_px)
     local_recon = local_recon + ops.stop_gradient(recon - local_recon)
     loss = local_recon + beta * warmup_weight * kl_loss

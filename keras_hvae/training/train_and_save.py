@@ -20,8 +20,7 @@ import numpy as np
 
 def _bits_per_dim(model, x, elbos):
     """-sum(elbos) / (dimensions covered * ln 2); see `evaluate_bounds`."""
-    num_dims = getattr(model, "num_dims", None)
-    dims = np.sum(num_dims(x)) if callable(num_dims) else model.num_data_dims * len(elbos)
+    dims = np.sum(model.num_dims(x))
     return float(-np.sum(np.asarray(elbos, dtype="float64")) / (float(dims) * math.log(2)))
 
 
@@ -44,9 +43,9 @@ def evaluate_bounds(model, x_test, iwae_samples=1000, batch_size=100, chunk_size
         dict with `test_elbo`, `test_iwae` (`{"num_samples": k, "value": ...,
         "num_examples": n}`), `test_bits_per_dim`, `num_test_examples`.
         `test_bits_per_dim` is -sum(ELBO) / (sum of the dimensions the
-        bounds cover * ln 2): `model.num_dims(x)` per example where the
-        model has it (text models: words + EOS of each sentence, so bits
-        per word), else `model.num_data_dims`.
+        bounds cover * ln 2): `model.num_dims(x)` per example (image
+        models: `num_data_dims`; text models: words + EOS of each sentence,
+        so bits per word).
     """
     x_test = np.asarray(x_test if limit is None else x_test[:limit])
     chunk = chunk_size or min(iwae_samples, 100)

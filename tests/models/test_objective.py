@@ -110,6 +110,57 @@ def test_free_bits_accepts_a_tensor_lambda_with_the_same_loss_and_gradient():
     np.testing.assert_allclose(gt, g0, rtol=1e-6)
 
 
+def test_free_bits_groups_apply_lambda_per_variable_and_log_per_layer():
+    # one layer = two variables (BIVA's z^BU and z^TD): each under lambda = 2,
+    # their sum (3) over it; per layer the KL term would be 3, per variable 4
+    bu = np.array([1.0, 2.0], "float32")
+    td = np.array([1.4, 1.6], "float32")
+    log_px = ops.convert_to_tensor(np.array([-10.0, -20.0], "float32"))
+
+    def fn(k):
+        loss, _ = negative_elbo(log_px, [k[0] + k[1]], free_bits=2.0, free_bits_groups=[k[0], k[1]])
+        return loss
+
+    value, grad = _value_and_grad(fn, np.stack([bu, td]))
+    np.testing.assert_allclose(value, 15.0 + 2.0 + 2.0, rtol=1e-6)
+    np.testing.assert_array_equal(grad, np.zeros((2, 2)))  # both under lambda
+    per_layer, _ = negative_elbo(log_px, [ops.convert_to_tensor(bu + td)], free_bits=2.0)
+    np.testing.assert_allclose(ops.convert_to_numpy(per_layer), 15.0 + 3.0, rtol=1e-6)
+    _, logs = negative_elbo(
+        log_px, [ops.convert_to_tensor(bu + td)], free_bits=2.0,
+        free_bits_groups=[ops.convert_to_tensor(bu), ops.convert_to_tensor(td)],
+    )
+    np.testing.assert_allclose(ops.convert_to_numpy(logs["kl"]), 3.0, rtol=1e-6)
+    np.testing.assert_allclose([ops.convert_to_numpy(m) for m in logs["kl_layers"]], [3.0], rtol=1e-6)
+    # lambda 0 (a float or a tensor): the plain sum, groups or not
+    for lam in (0.0, ops.convert_to_tensor(0.0)):
+        plain, _ = negative_elbo(
+            log_px, [ops.convert_to_tensor(bu + td)], free_bits=lam,
+            free_bits_groups=[ops.convert_to_tensor(bu), ops.convert_to_tensor(td)],
+        )
+        np.testing.assert_allclose(ops.convert_to_numpy(plain), 18.0, rtol=1e-6)
+
+
+def test_free_bits_groups_gate_on_the_global_batch_mean():
+    # a distributed batch_mean (here: the other replicas' examples double
+    # every mean): a group under lambda locally (1.5) but over it globally
+    # (3) is active, its value the global mean, its gradient the local one
+    kls = np.array([[1.0, 2.0], [0.2, 0.4]], "float32")
+    log_px = ops.convert_to_tensor(np.array([-10.0, -20.0], "float32"))
+    doubled = lambda t: 2.0 * ops.mean(t)  # noqa: E731
+
+    def fn(k):
+        loss, _ = negative_elbo(
+            log_px, [k[0] + k[1]], free_bits=2.0, batch_mean=doubled, free_bits_groups=[k[0], k[1]]
+        )
+        return loss
+
+    value, grad = _value_and_grad(fn, kls)
+    # recon: the global mean 30, through the local one; groups: max(2, 3) + max(2, 0.6)
+    np.testing.assert_allclose(value, 30.0 + 3.0 + 2.0, rtol=1e-6)
+    np.testing.assert_allclose(grad, [[0.5, 0.5], [0.0, 0.0]], rtol=1e-6)
+
+
 # ------------------------------------------------------- the template hooks
 from keras_hvae.models import LinearGaussianVAE  # noqa: E402
 

@@ -40,7 +40,8 @@ closed-form Gaussian KL given the sampled parents, which q draws first. The
 bottom-up part is the one-sample estimate log q(z^BU_i) - log p(z^BU_i | z_{>i})
 at the sample: z^BU_i is drawn before z_{>i}, and z_{>i} depends on it
 through the bottom-up path, so the closed form at the sampled z_{>i} would
-be biased.
+be biased. Free bits (lambda) apply to each of the two terms separately, and
+to z_L, as in the authors' code (`objective_terms`' ``free_bits_groups``).
 
 Where this lives: `bottom_up` is Eqs. 7-9. Both top-down passes run the
 same per-level step, `_top_down_step` (prior parameters of level i from
@@ -488,8 +489,11 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
 
         Returns:
             dict with `params` (decoder output), `kl` (list, bottom first),
-            `kl_bottom_up`, `kl_top_down` (lists), `log_ratio` (B,) and
-            `codes` (z_i per level, bottom first).
+            `kl_bottom_up`, `kl_top_down` (lists), `kl_variables` (the KL
+            of each latent variable, bottom first: z^BU_i then z^TD_i per
+            level below the top, z_L once; with `bottom_up_latents=False`
+            the same as `kl`), `log_ratio` (B,) and `codes` (z_i per level,
+            bottom first).
         """
         L = self.num_layers
         kl_bu, kl_td, codes = [None] * L, [None] * L, [None] * L
@@ -503,11 +507,17 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         params = ops.cast(self.output_head(ops.elu(d)), "float32")
         if log_ratio is None:
             log_ratio = kl_td[L - 1]  # zeros: no level was drawn from q
+        kl_variables = []
+        for i in range(L):
+            if self.bottom_up_latents and i < L - 1:
+                kl_variables.append(kl_bu[i])
+            kl_variables.append(kl_td[i])
         return {
             "params": params,
             "kl": [a + b for a, b in zip(kl_bu, kl_td)],
             "kl_bottom_up": kl_bu,
             "kl_top_down": kl_td,
+            "kl_variables": kl_variables,
             "log_ratio": log_ratio,
             "codes": codes,
         }
@@ -590,6 +600,16 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
     # ------------------------------------------------------------- core API
     def forward_terms(self, x, training=False, seed=None):
         return self._forward(x, training=training, seed=seed)
+
+    def objective_terms(self, data, training=False):
+        """The core's terms plus ``"free_bits_groups"``: free bits apply to
+        z^BU_i and z^TD_i separately (`kl_variables`, as the authors' code
+        does), not to their per-level sum; ``kl`` and the logs stay per
+        level. (Subclasses that override this without calling it, the
+        semi-supervised and text models, keep free bits per level.)"""
+        terms = dict(super().objective_terms(data, training=training))
+        terms["free_bits_groups"] = terms["kl_variables"]
+        return terms
 
     def generate_params(self, num_samples, temperature=1.0, seed=None):
         return self.top_down(None, batch_size=num_samples, temperature=temperature, seed=self._seed(seed))["params"]
