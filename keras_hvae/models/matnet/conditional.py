@@ -183,36 +183,14 @@ class ConditionalMatNet(MatNetBase):
 
     def __init__(
         self,
-        data_shape=(28, 28, 1),
         likelihood="bernoulli",
-        fc_units=256,
-        z0_dim=32,
-        fc_modules=0,
-        fc_z_dim=32,
-        conv_meta_modules=({"size": 7, "modules": 5, "channels": 64, "z_channels": 4},
-                           {"size": 14, "modules": 5, "channels": 64, "z_channels": 4}),
-        kernel_size=3,
-        weight_norm=True,
-        leak=0.1,
         mask_generator="squares",
         num_squares=3,
         square_size=None,
         stages=1,
         **kwargs,
     ):
-        super().__init__(
-            data_shape=data_shape,
-            fc_units=fc_units,
-            z0_dim=z0_dim,
-            fc_modules=fc_modules,
-            fc_z_dim=fc_z_dim,
-            conv_meta_modules=conv_meta_modules,
-            kernel_size=kernel_size,
-            weight_norm=weight_norm,
-            leak=leak,
-            likelihood=likelihood,
-            **kwargs,
-        )
+        super().__init__(likelihood=likelihood, **kwargs)
         if self.likelihood is None:
             raise ValueError("ConditionalMatNet needs a likelihood.")
         if int(stages) not in (1, 2):

@@ -88,17 +88,7 @@ class MatNet(MatNetBase):
 
     def __init__(
         self,
-        data_shape=(28, 28, 1),
         likelihood="bernoulli",
-        fc_units=256,
-        z0_dim=32,
-        fc_modules=0,
-        fc_z_dim=32,
-        conv_meta_modules=({"size": 7, "modules": 5, "channels": 64, "z_channels": 4},
-                           {"size": 14, "modules": 5, "channels": 64, "z_channels": 4}),
-        kernel_size=3,
-        weight_norm=True,
-        leak=0.1,
         prior="normal",
         num_components=10,
         learn_mixture_weights=False,
@@ -110,19 +100,7 @@ class MatNet(MatNetBase):
         inference_regularizer_weight=0.0,
         **kwargs,
     ):
-        super().__init__(
-            data_shape=data_shape,
-            fc_units=fc_units,
-            z0_dim=z0_dim,
-            fc_modules=fc_modules,
-            fc_z_dim=fc_z_dim,
-            conv_meta_modules=conv_meta_modules,
-            kernel_size=kernel_size,
-            weight_norm=weight_norm,
-            leak=leak,
-            likelihood=likelihood,
-            **kwargs,
-        )
+        super().__init__(likelihood=likelihood, **kwargs)
         if self.likelihood is None:
             raise ValueError("MatNet needs a likelihood.")
         if prior not in ("normal", "mixture"):

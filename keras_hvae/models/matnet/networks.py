@@ -140,6 +140,28 @@ class _Network(keras.layers.Layer):
     def _act(self, x):
         return lrelu(x, self.leak)
 
+    def _make_entries(self, prefix):
+        """The connectors into meta modules 1, 2, ... (TD order): a dense
+        layer reshaped to the first convolutional scale, then transposed
+        convolutions up to each finer scale."""
+        wn, k = self.weight_norm, self.kernel_size
+        entries = []
+        for i, meta in enumerate(self.plan.meta):
+            if i == 1:
+                entries.append(make_dense(meta.size * meta.size * meta.width, weight_norm=wn, name=f"{prefix}_{meta.name}"))
+            elif i > 1:
+                entries.append(make_conv_transpose(meta.width, k, strides=_scale_ratio(self.plan, i), weight_norm=wn,
+                                                   name=f"{prefix}_{meta.name}"))
+        return entries
+
+    def enter(self, i, h):
+        """Connects meta module i-1 to meta module i (i >= 1)."""
+        meta = self.plan.meta[i]
+        if i == 1:
+            h = ops.reshape(self.entries[0](h), (ops.shape(h)[0], meta.size, meta.size, meta.width))
+            return self._act(h)
+        return self._act(self.entries[i - 1](h))
+
 
 class BottomUpNetwork(_Network):
     """The deterministic BU network (Eq. 9 modules) and the z_0 head f_0^b.
@@ -210,15 +232,9 @@ class TopDownNetwork(_Network):
         self.out_channels = int(out_channels)
         fc = plan.meta[0]
         self.z0_in = make_dense(fc.width, weight_norm=wn, name="td_in_fc")
-        self.entries = []
+        self.entries = self._make_entries("td_in")
         self.td_modules = []
-        for i, meta in enumerate(plan.meta):
-            if i == 1:
-                self.entries.append(make_dense(meta.size * meta.size * meta.width, weight_norm=wn, name=f"td_in_{meta.name}"))
-            elif i > 1:
-                self.entries.append(
-                    make_conv_transpose(meta.width, k, strides=_scale_ratio(plan, i), weight_norm=wn, name=f"td_in_{meta.name}")
-                )
+        for meta in plan.meta:
             for j in range(meta.modules):
                 kw = self._module_kwargs(meta.spatial)
                 if meta.spatial:
@@ -239,14 +255,6 @@ class TopDownNetwork(_Network):
     def start(self, z0):
         return self._act(self.z0_in(z0))
 
-    def enter(self, i, h):
-        """Connects meta module i-1 to meta module i (i >= 1)."""
-        meta = self.plan.meta[i]
-        if i == 1:
-            h = ops.reshape(self.entries[0](h), (ops.shape(h)[0], meta.size, meta.size, meta.width))
-            return self._act(h)
-        return self._act(self.entries[i - 1](h))
-
     def output(self, h):
         out = self.out(h)
         if not self.plan.conv_meta:
@@ -264,16 +272,9 @@ class MergeNetwork(_Network):
 
     def __init__(self, plan, **kwargs):
         super().__init__(plan, **kwargs)
-        wn, k = self.weight_norm, self.kernel_size
-        self.entries = []
+        self.entries = self._make_entries("merge_in")
         self.merge_modules = []
-        for i, meta in enumerate(plan.meta):
-            if i == 1:
-                self.entries.append(make_dense(meta.size * meta.size * meta.width, weight_norm=wn, name=f"merge_in_{meta.name}"))
-            elif i > 1:
-                self.entries.append(
-                    make_conv_transpose(meta.width, k, strides=_scale_ratio(plan, i), weight_norm=wn, name=f"merge_in_{meta.name}")
-                )
+        for meta in plan.meta:
             for j in range(meta.modules):
                 self.merge_modules.append(
                     MergeModule(meta.width, meta.z_dim, name=f"merge_{meta.name}_{j}", **self._module_kwargs(meta.spatial))
@@ -281,13 +282,6 @@ class MergeNetwork(_Network):
 
     def start(self, top):
         return top
-
-    def enter(self, i, h):
-        meta = self.plan.meta[i]
-        if i == 1:
-            h = ops.reshape(self.entries[0](h), (ops.shape(h)[0], meta.size, meta.size, meta.width))
-            return self._act(h)
-        return self._act(self.entries[i - 1](h))
 
 
 def latent_names(plan):
