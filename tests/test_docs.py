@@ -1,6 +1,5 @@
 """Every ```python block of the README and docs/ runs (in page order)."""
 
-import os
 import re
 from pathlib import Path
 

@@ -47,13 +47,6 @@ class Recipe:
     metadata: dict = dataclasses.field(default_factory=dict)
 
 
-def recipe_names():
-    """The names of every registered recipe, sorted."""
-    from keras_hvae.utils import registry
-
-    return sorted(registry.recipes())
-
-
 def get_recipe(name, **overrides):
     """The registered recipe `name` as a runnable `Recipe`.
 

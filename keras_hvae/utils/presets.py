@@ -17,7 +17,6 @@ from pathlib import Path
 import keras
 
 from keras_hvae.utils import registry
-from keras_hvae.utils.registry import SHIPPED_DIR
 
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"

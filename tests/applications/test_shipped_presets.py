@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from keras_hvae.utils.presets import SHIPPED_DIR, load_preset, sha256_of, shipped_presets
+from keras_hvae.utils.presets import load_preset, sha256_of, shipped_presets
+from keras_hvae.utils.registry import SHIPPED_DIR
 
 SHIPPED = shipped_presets()
 IMAGE_PRESETS = [n for n, m in SHIPPED.items() if m.get("dataset") == "binarized_mnist"]

@@ -33,7 +33,6 @@ order.
 import dataclasses
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_hvae.models.matnet.modules import (
@@ -72,10 +71,6 @@ class MatNetPlan:
     @property
     def conv_meta(self):
         return tuple(m for m in self.meta if m.spatial)
-
-    @property
-    def num_td_modules(self):
-        return sum(m.modules for m in self.meta)
 
     def module_groups(self):
         """The meta-module name of each TD module, TD order."""
@@ -298,16 +293,3 @@ def latent_names(plan):
 def latent_groups(plan):
     """The meta-module name of each latent layer, TD order."""
     return ["fc"] + plan.module_groups()
-
-
-def latent_shapes(plan):
-    """Shape of each latent layer (without batch), TD order."""
-    shapes = [(plan.z0_dim,)]
-    for meta in plan.meta:
-        shape = (meta.size, meta.size, meta.z_dim) if meta.spatial else (meta.z_dim,)
-        shapes += [shape] * meta.modules
-    return shapes
-
-
-def count_params(layer):
-    return int(sum(np.prod(v.shape) for v in layer.trainable_variables))

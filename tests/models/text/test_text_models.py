@@ -4,7 +4,7 @@ masking, generation; round trips and export through the HVAE contract."""
 import numpy as np
 import pytest
 
-from keras_hvae.models.text import BIVALSTM, Vocabulary
+from keras_hvae.models.text import BIVALSTM
 from keras_hvae.datasets.vocabulary import EOS_ID, PAD_ID
 from tests.hvae_test_case import run_hvae_contract
 from tests.models.text.conftest import BUILDERS, tiny_biva_lstm
