@@ -592,7 +592,7 @@ class HierarchicalVAE(PresetMixin, keras.Model):
             )
         return endpoints
 
-    def export(self, filepath, format="tf_saved_model", verbose=True, **kwargs):
+    def export(self, filepath, format="tf_saved_model", verbose=False, **kwargs):
         """Writes a SavedModel with the endpoints of `export_endpoints()`.
 
         The SavedModel reloads with `tf.saved_model.load(filepath)` in a
@@ -602,6 +602,9 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         Args:
             filepath: output directory.
             format: only "tf_saved_model" (needs the TensorFlow backend).
+            verbose: print Keras' listing of every endpoint and captured
+                resource (hundreds of lines for a large model); quiet by
+                default.
 
         Returns:
             The list of endpoint names written.

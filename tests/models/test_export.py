@@ -58,3 +58,13 @@ def test_export_refuses_other_formats(tmp_path):
     model = LinearGaussianVAE(6, 2)
     with pytest.raises(ValueError, match="tf_saved_model"):
         model.export(tmp_path / "x", format="onnx")
+
+
+def test_export_is_quiet_by_default_and_lists_resources_when_asked(tmp_path, capfd):
+    require_tensorflow()
+    model = LinearGaussianVAE(6, 2, sigma=0.5, seed=1)
+    model.export(tmp_path / "quiet")
+    quiet = capfd.readouterr().out
+    assert "Captures" not in quiet and len(quiet.splitlines()) <= 2, quiet
+    model.export(tmp_path / "loud", verbose=True)
+    assert "Captures" in capfd.readouterr().out
