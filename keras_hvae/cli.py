@@ -221,6 +221,27 @@ def cmd_demo(args):
     return 0
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Appends "(default: ...)" to every option that has one and does not
+    say it already (flags and required options have none)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.required or action.nargs == 0 or action.default is argparse.SUPPRESS
+                or "default" in text):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _with_defaults(add_parser):
+    """Every command's `--help` shows each option's default."""
+    def add(name, **kwargs):
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        return add_parser(name, **kwargs)
+
+    return add
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-hvae",
@@ -228,6 +249,7 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"keras-hvae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser = _with_defaults(sub.add_parser)
 
     p = sub.add_parser("presets", help="list the shipped presets and their measured scores")
     p.add_argument("--json", action="store_true", help="print the full metadata as JSON")
@@ -235,68 +257,68 @@ def build_parser():
 
     p = sub.add_parser("sample", help="write a grid of samples from a preset as PNG")
     p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")
-    p.add_argument("--num", type=int, default=64)
-    p.add_argument("--out", default="samples.png")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--num", type=int, default=64, help="number of samples")
+    p.add_argument("--out", default="samples.png", help="PNG file to write")
+    p.add_argument("--temperature", type=float, default=1.0, help="scales the prior standard deviations")
+    p.add_argument("--seed", type=int, default=None, help="seed of the draws (default: a fresh stream from the model's seed)")
     p.add_argument("--mean", action="store_true", help="show the mean of p(x|z) instead of a draw")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("evaluate", help="ELBO and IWAE bound of a preset on held-out data")
-    p.add_argument("--preset", required=True)
+    p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")
     p.add_argument("--data", default=None, help="dataset file or directory (default: the cache)")
     p.add_argument("--dataset", default=None, help="dataset name (default: the preset's)")
-    p.add_argument("--split", default="test", choices=("test", "validation"))
-    p.add_argument("--iwae-samples", type=int, default=1000)
-    p.add_argument("--limit", type=int, default=None, help="evaluate the first N examples only")
+    p.add_argument("--split", default="test", choices=("test", "validation"), help="held-out split")
+    p.add_argument("--iwae-samples", type=int, default=1000, help="k, importance samples per example")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N examples only (default: all)")
     p.add_argument("--download", action="store_true", help="fetch the dataset into the cache if it is missing")
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--batch-size", type=int, default=100, help="examples per IWAE pass")
+    p.add_argument("--json", action="store_true", help="print the scores as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train", help="train a recipe into a preset (checkpoints, --resume)")
-    p.add_argument("--recipe", help="recipe name (see `keras-hvae recipes`)")
-    p.add_argument("--config", help="a JSON training config (model, dataset, schedule) instead of a recipe")
+    p.add_argument("--recipe", help="recipe name (see `keras-hvae recipes`); this or --config (default: none)")
+    p.add_argument("--config", help="a JSON training config (model, dataset, schedule) instead of a recipe (default: none)")
     p.add_argument("--out", default="runs/run", help="run directory")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--eval-limit", type=int, default=None)
-    p.add_argument("--iwae-samples", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (default: the recipe's)")
+    p.add_argument("--eval-limit", type=int, default=None, help="score only N test examples (default: the recipe's)")
+    p.add_argument("--iwae-samples", type=int, default=None, help="k of the IWAE score (default: the recipe's)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("recipes", help="list the training recipes")
     p.set_defaults(func=cmd_recipes)
 
     p = sub.add_parser("export", help="export a preset as a TensorFlow SavedModel")
-    p.add_argument("--preset", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")
+    p.add_argument("--out", required=True, help="SavedModel directory to write")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("anomaly", help="L^{>k} anomaly scores (BIVA) on a dataset")
-    p.add_argument("--preset", required=True)
-    p.add_argument("--k", type=int, default=2)
-    p.add_argument("--num-samples", type=int, default=1)
-    p.add_argument("--data", default=None)
-    p.add_argument("--dataset", default=None)
-    p.add_argument("--limit", type=int, default=500)
+    p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")
+    p.add_argument("--k", type=int, default=2, help="levels drawn from the prior (L^{>k})")
+    p.add_argument("--num-samples", type=int, default=1, help="importance samples per example")
+    p.add_argument("--data", default=None, help="dataset file or directory (default: the cache)")
+    p.add_argument("--dataset", default=None, help="dataset name (default: the preset's)")
+    p.add_argument("--limit", type=int, default=500, help="examples to score")
     p.set_defaults(func=cmd_anomaly)
 
     p = sub.add_parser("inpaint", help="inpaint occluded test images (conditional MatNet)")
-    p.add_argument("--preset", required=True)
-    p.add_argument("--num", type=int, default=8)
-    p.add_argument("--out", default="inpaint.png")
-    p.add_argument("--data", default=None)
-    p.add_argument("--dataset", default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")
+    p.add_argument("--num", type=int, default=8, help="test images to inpaint")
+    p.add_argument("--out", default="inpaint.png", help="PNG file to write")
+    p.add_argument("--data", default=None, help="dataset file or directory (default: the cache)")
+    p.add_argument("--dataset", default=None, help="dataset name (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the masks")
     p.set_defaults(func=cmd_inpaint)
 
     p = sub.add_parser("demo", help="the main job: sample and evaluate the shipped MNIST presets")
-    p.add_argument("--out", default="demo")
+    p.add_argument("--out", default="demo", help="directory for the pictures and scores")
     p.add_argument("--preset", action="append", help="preset(s) to run (default: all MNIST presets)")
-    p.add_argument("--data", default=None)
+    p.add_argument("--data", default=None, help="MNIST file or directory (default: the cache)")
     p.add_argument("--limit", type=int, default=1000, help="held-out test digits to score")
-    p.add_argument("--iwae-samples", type=int, default=100)
+    p.add_argument("--iwae-samples", type=int, default=100, help="k of the IWAE bound")
     p.add_argument("--iwae-limit", type=int, default=100, help="score the IWAE bound on the first N of those digits")
     p.set_defaults(func=cmd_demo)
 
