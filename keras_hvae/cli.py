@@ -13,6 +13,32 @@ from pathlib import Path
 from keras_hvae.version import __version__
 
 
+#: Commands that never build a model (they must stay fast and keras-free).
+_LIGHT_COMMANDS = ("presets", "recipes", "version")
+
+
+def _import_backend_quietly():
+    """Imports Keras and its backend with the C++ log block TensorFlow
+    writes straight to file descriptor 2 on import (oneDNN, CUDA probing:
+    `TF_CPP_MIN_LOG_LEVEL` no longer silences it) sent to /dev/null.
+    Python errors still surface: they are raised after stderr is restored."""
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras  # noqa: F401  (imports the backend)
+
+        if keras.backend.backend() == "tensorflow":
+            try:
+                import tensorflow_probability  # noqa: F401  (imports tf_keras, which logs again)
+            except ImportError:
+                pass  # reported where the distributions need it
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _load(preset, load_weights=True):
     from keras_hvae.utils.presets import load_preset
 
@@ -334,6 +360,8 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    if args.command not in _LIGHT_COMMANDS:
+        _import_backend_quietly()
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, FileExistsError) as e:

@@ -37,3 +37,17 @@ def test_help_runs_for_every_command_without_importing_keras():
         for action in command._actions:
             assert all(opt in out.stdout for opt in action.option_strings), (name, action.option_strings)
         assert "| keras\n" not in out.stderr and "keras.src" not in out.stderr, f"{name} --help imported keras"
+
+
+def test_a_command_that_loads_a_model_prints_no_backend_log_block(tmp_path):
+    import os
+
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    out = subprocess.run([sys.executable, "-m", "keras_hvae.cli", "sample", "--preset", "matnet_binarized_mnist",
+                          "--num", "4", "--seed", "0", "--out", str(tmp_path / "s.png")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (tmp_path / "s.png").stat().st_size > 500
+    for noise in ("oneDNN", "absl::InitializeLog", "cuda drivers"):
+        assert noise not in out.stderr, out.stderr[-2000:]
