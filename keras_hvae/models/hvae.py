@@ -653,10 +653,16 @@ class HierarchicalVAE(PresetMixin, keras.Model):
 
     def fit(self, x=None, y=None, batch_size=None, *args, **kwargs):
         """`keras.Model.fit` that first validates one batch and runs the
-        data-dependent initialisation of weight-normalised layers (once)."""
+        data-dependent initialisation of weight-normalised layers (once).
+
+        A `tf.data.Dataset` shuffles itself: Keras ignores `shuffle` for one
+        (and warns about its default `True` on every call), so it is passed
+        as False unless given."""
         first = self._first_batch(x, batch_size)
         if first is not None:
             self.initialize(first)
+        if not args and "shuffle" not in kwargs and type(x).__name__.endswith("Dataset") and hasattr(x, "take"):
+            kwargs["shuffle"] = False
         return super().fit(x, y, batch_size, *args, **kwargs)
 
     # ------------------------------------------------------------------ config

@@ -117,3 +117,17 @@ def test_seeded_sampling_is_reproducible():
     assert a.shape == (5, 6)
     cold = model.sample(2000, temperature=0.0, seed=1, mean=True)
     np.testing.assert_allclose(cold, np.broadcast_to(cold[0], cold.shape), atol=1e-5)
+
+
+def test_fit_on_a_tf_data_pipeline_raises_no_shuffle_warning():
+    import warnings
+
+    import tensorflow as tf
+
+    x = synthetic()
+    model = LinearGaussianVAE(6, 2, sigma=0.3, seed=1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(tf.data.Dataset.from_tensor_slices(x).batch(64), epochs=1, verbose=0)
+    assert not [w for w in caught if "shuffle" in str(w.message)], [str(w.message) for w in caught]
