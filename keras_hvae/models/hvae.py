@@ -638,15 +638,18 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         x = self._eager_inputs(x)
         return initialize_weight_norm(lambda: self.forward_terms(x, training=False))
 
-    def _first_batch(self, x, batch_size):
+    @staticmethod
+    def _is_tf_dataset(x):
         try:
             import tensorflow as tf
-
-            if isinstance(x, tf.data.Dataset):
-                for batch in x.take(1):
-                    return ops.convert_to_numpy(self.unpack_inputs(batch))
         except ImportError:
-            pass
+            return False
+        return isinstance(x, tf.data.Dataset)
+
+    def _first_batch(self, x, batch_size):
+        if self._is_tf_dataset(x):
+            for batch in x.take(1):
+                return ops.convert_to_numpy(self.unpack_inputs(batch))
         if isinstance(x, (np.ndarray,)) or hasattr(x, "__array__"):
             return np.asarray(x)[: batch_size or 32]
         return None
@@ -661,7 +664,7 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         first = self._first_batch(x, batch_size)
         if first is not None:
             self.initialize(first)
-        if not args and "shuffle" not in kwargs and type(x).__name__.endswith("Dataset") and hasattr(x, "take"):
+        if not args and "shuffle" not in kwargs and self._is_tf_dataset(x):
             kwargs["shuffle"] = False
         return super().fit(x, y, batch_size, *args, **kwargs)
 

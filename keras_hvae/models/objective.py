@@ -30,6 +30,16 @@ def kl_warmup_weight(step, warmup_steps):
     return ops.minimum(1.0, step / float(warmup_steps))
 
 
+def with_local_gradient(local_value, global_value):
+    """`global_value` forward, the gradient of `local_value` backward.
+
+    Under `tf.distribute` every replica's loss uses the global batch mean,
+    while its gradient flows through the replica's own mean, so that summing
+    the replicas' gradients gives exactly the gradient of the global mean.
+    """
+    return local_value + ops.stop_gradient(global_value - local_value)
+
+
 def free_bits_kl(kl_layers, free_bits, batch_mean=ops.mean):
     """The KL part of the loss with free bits per latent layer.
 
@@ -69,7 +79,7 @@ def free_bits_kl(kl_layers, free_bits, batch_mean=ops.mean):
         active = ops.stop_gradient(global_mean_kl) > lam
         value = ops.where(
             active,
-            local_mean_kl + ops.stop_gradient(global_mean_kl - local_mean_kl),
+            with_local_gradient(local_mean_kl, global_mean_kl),
             ops.stop_gradient(lam),
         )
         terms.append(value)
@@ -120,9 +130,7 @@ def negative_elbo(
     else:
         _, kl_means = free_bits_kl(kl_layers, 0.0, batch_mean)
         kl_loss, _ = free_bits_kl(list(free_bits_groups), free_bits, batch_mean)
-    local_recon = -ops.mean(log_px)
-    local_recon = local_recon + ops.stop_gradient(recon - local_recon)
-    loss = local_recon + beta * warmup_weight * kl_loss
+    loss = with_local_gradient(-ops.mean(log_px), recon) + beta * warmup_weight * kl_loss
     kl_total = sum(kl_means) if kl_means else ops.zeros((), recon.dtype)
     logs = {
         "elbo": -(recon + kl_total),

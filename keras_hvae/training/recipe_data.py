@@ -39,9 +39,11 @@ class DataSource:
         self.eval_limit = eval_limit
 
     def train(self, batch_size, seed=0):
-        raise NotImplementedError
+        """The training stream (a `tf.data.Dataset`); every source defines it."""
+        raise NotImplementedError(f"{type(self).__name__} must define train(batch_size, seed).")
 
     def validation(self):
+        """The validation stream, or None (no validation during training)."""
         return None
 
     def test(self):

@@ -46,6 +46,7 @@ from keras import ops
 from keras_hvae.layers import GatedResidualBlock, WeightNormDense
 from keras_hvae.models.biva import biva_architectures as archs
 from keras_hvae.models.biva.biva_model import BIVA
+from keras_hvae.models.objective import with_local_gradient
 
 
 def default_alpha(num_examples, num_labelled, beta=0.1):
@@ -370,9 +371,7 @@ class SemiSupervisedBIVA(BIVA):
         cross_entropy = -ops.sum(onehot * log_q, axis=-1)
         weight = self.group_weights(labelled)
         weighted_ce = weight * cross_entropy  # 0 for unlabelled examples
-        # the batch mean, with the gradient of the local mean (as in negative_elbo)
-        local_ce = ops.mean(weighted_ce)
-        class_loss = local_ce + ops.stop_gradient(self.batch_mean(weighted_ce) - local_ce)
+        class_loss = with_local_gradient(ops.mean(weighted_ce), self.batch_mean(weighted_ce))
         num_labelled = ops.maximum(ops.sum(labelled), 1.0)
         predicted = ops.cast(ops.argmax(log_q, axis=-1), "int32")
         correct = ops.cast(ops.equal(predicted, ops.maximum(y, 0)), "float32") * labelled
