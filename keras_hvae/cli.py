@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from keras_hvae.utils.precision import (ALIASES, DEFAULT_EVALUATION_PRECISION, DEFAULT_TRAINING_PRECISION,
+                                        PRECISIONS)
 from keras_hvae.version import __version__
 
 
@@ -39,10 +41,10 @@ def _import_backend_quietly():
         os.close(devnull)
 
 
-def _load(preset, load_weights=True):
+def _load(preset, precision=None, load_weights=True):
     from keras_hvae.utils.presets import load_preset
 
-    return load_preset(preset, load_weights=load_weights)
+    return load_preset(preset, load_weights=load_weights, precision=precision)
 
 
 def _load_with_inputs(args, capability, limit):
@@ -53,7 +55,7 @@ def _load_with_inputs(args, capability, limit):
     """
     from keras_hvae.datasets.registry import test_inputs
 
-    model = _load(args.preset)
+    model = _load(args.preset, args.precision)
     if not hasattr(model, capability):
         print(f"{type(model).__name__} has no {capability}.", file=sys.stderr)
         return None, None
@@ -98,7 +100,7 @@ def cmd_presets(args):
 def cmd_sample(args):
     from keras_hvae.evaluation.plots import save_image_grid
 
-    model = _load(args.preset)
+    model = _load(args.preset, args.precision)
     images = model.sample(args.num, temperature=args.temperature, seed=args.seed, mean=args.mean)
     path = save_image_grid(images, args.out, title=f"{args.preset}: {args.num} samples, T={args.temperature}")
     print(f"wrote {path} ({args.num} samples)")
@@ -109,7 +111,7 @@ def cmd_evaluate(args):
     from keras_hvae.training.train_and_save import evaluate_bounds
     from keras_hvae.datasets.registry import test_inputs
 
-    model = _load(args.preset)
+    model = _load(args.preset, args.precision)
     dataset = args.dataset or model.preset_metadata.get("dataset")
     if args.download and args.data is None and "mnist" in str(dataset):
         from keras_hvae.datasets import mnist_path
@@ -118,12 +120,13 @@ def cmd_evaluate(args):
     x = test_inputs(dataset, path=args.data, split=args.split, limit=args.limit)
     scores = evaluate_bounds(model, x, iwae_samples=args.iwae_samples, batch_size=args.batch_size,
                              progress=not args.quiet)
-    scores.update({"preset": args.preset, "dataset": dataset, "split": args.split})
+    scores.update({"preset": args.preset, "dataset": dataset, "split": args.split, "precision": args.precision})
     if args.json:
         print(json.dumps(scores, indent=2))
     else:
         k = scores["test_iwae"]["num_samples"]
-        print(f"{args.preset} on {dataset} ({args.split}, {scores['num_test_examples']} examples):")
+        print(f"{args.preset} on {dataset} ({args.split}, {scores['num_test_examples']} examples, "
+              f"{args.precision}):")
         print(f"  ELBO      {scores['test_elbo']:.3f} nats   (-log p(x) <= {-scores['test_elbo']:.3f})")
         print(f"  IWAE k={k:<4} {scores['test_iwae']['value']:.3f} nats   (-log p(x) <= {-scores['test_iwae']['value']:.3f})")
         print(f"  bits/dim  {scores['test_bits_per_dim']:.4f}")
@@ -148,8 +151,9 @@ def cmd_train(args):
     else:
         recipe = args.recipe
     preset_dir, meta = run_recipe(recipe, args.out, resume=args.resume, epochs=args.epochs,
-                                  eval_limit=args.eval_limit, iwae_samples=args.iwae_samples)
-    print(f"wrote preset {preset_dir}")
+                                  eval_limit=args.eval_limit, iwae_samples=args.iwae_samples,
+                                  precision=args.precision)
+    print(f"wrote preset {preset_dir} (trained in {meta.get('precision')})")
     print(json.dumps(meta.get("scores", {}), indent=2))
     return 0
 
@@ -163,9 +167,9 @@ def cmd_recipes(args):
 
 
 def cmd_export(args):
-    model = _load(args.preset)
+    model = _load(args.preset, args.precision)
     names = model.export(args.out, verbose=False)
-    print(f"wrote SavedModel {args.out} with endpoints: {', '.join(names)}")
+    print(f"wrote SavedModel {args.out} ({args.precision}) with endpoints: {', '.join(names)}")
     return 0
 
 
@@ -223,7 +227,7 @@ def cmd_demo(args):
     rows, report = [], {}
     for name in names:
         started = time.time()
-        model = _load(name)
+        model = _load(name, args.precision)
         meta = model.preset_metadata
         save_image_grid(model.sample(64, seed=0, mean=True), out / f"{name}_samples.png", title=f"{name}: samples")
         x = test_inputs(meta.get("dataset", "binarized_mnist"), path=args.data, limit=args.limit)
@@ -236,7 +240,7 @@ def cmd_demo(args):
             y = load_mnist(args.data)["test"][1][: len(x)]
             scores["test_error"] = float(np.mean(model.classify(x) != y))
             print(f"{name}: test error of q(y|x) on {len(x)} digits: {100 * scores['test_error']:.1f}%")
-        report[name] = {"measured_now": scores, "shipped_scores": meta.get("scores")}
+        report[name] = {"measured_now": scores, "precision": args.precision, "shipped_scores": meta.get("scores")}
         iwae = scores["test_iwae"]
         rows.append((name, type(model).__name__, scores["num_test_examples"], _fmt(scores["test_elbo"]),
                      f"{_fmt(iwae['value'])} (first {iwae['num_examples']})", args.iwae_samples,
@@ -268,6 +272,20 @@ def _with_defaults(add_parser):
     return add
 
 
+def _precision_name(text):
+    """`--precision` values: the aliases (`mixed_bfloat16`) map to their
+    name; anything else is left for argparse's choice check to reject."""
+    return ALIASES.get(text, text)
+
+
+def _add_precision(parser, what, default=DEFAULT_EVALUATION_PRECISION, default_text=None):
+    text = (f"{what}: float32, or bfloat16 (Keras' mixed_bfloat16 policy: bfloat16 compute, float32 "
+            f"weights; faster on CPUs with AMX)")
+    if default_text:
+        text += f" (default: {default_text})"
+    parser.add_argument("--precision", type=_precision_name, choices=PRECISIONS, default=default, help=text)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-hvae",
@@ -288,6 +306,7 @@ def build_parser():
     p.add_argument("--temperature", type=float, default=1.0, help="scales the prior standard deviations")
     p.add_argument("--seed", type=int, default=None, help="seed of the draws (default: a fresh stream from the model's seed)")
     p.add_argument("--mean", action="store_true", help="show the mean of p(x|z) instead of a draw")
+    _add_precision(p, "precision the preset is loaded and sampled in")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("evaluate", help="ELBO and IWAE bound of a preset on held-out data")
@@ -301,6 +320,7 @@ def build_parser():
     p.add_argument("--batch-size", type=int, default=100, help="examples per IWAE pass")
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_precision(p, "precision the preset is loaded and evaluated in")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train", help="train a recipe into a preset (checkpoints, --resume)")
@@ -311,6 +331,9 @@ def build_parser():
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (default: the recipe's)")
     p.add_argument("--eval-limit", type=int, default=None, help="score only N test examples (default: the recipe's)")
     p.add_argument("--iwae-samples", type=int, default=None, help="k of the IWAE score (default: the recipe's)")
+    _add_precision(p, "precision the model trains in", default=None,
+                   default_text=f"with --resume the resumed run's, else the recipe's or config's "
+                                f"'precision', else {DEFAULT_TRAINING_PRECISION}")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("recipes", help="list the training recipes")
@@ -319,6 +342,7 @@ def build_parser():
     p = sub.add_parser("export", help="export a preset as a TensorFlow SavedModel")
     p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")
     p.add_argument("--out", required=True, help="SavedModel directory to write")
+    _add_precision(p, "precision the exported endpoints compute in")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("anomaly", help="L^{>k} anomaly scores (BIVA) on a dataset")
@@ -328,6 +352,7 @@ def build_parser():
     p.add_argument("--data", default=None, help="dataset file or directory (default: the cache)")
     p.add_argument("--dataset", default=None, help="dataset name (default: the preset's)")
     p.add_argument("--limit", type=int, default=500, help="examples to score")
+    _add_precision(p, "precision the preset is loaded and scored in")
     p.set_defaults(func=cmd_anomaly)
 
     p = sub.add_parser("inpaint", help="inpaint occluded test images (conditional MatNet)")
@@ -337,6 +362,7 @@ def build_parser():
     p.add_argument("--data", default=None, help="dataset file or directory (default: the cache)")
     p.add_argument("--dataset", default=None, help="dataset name (default: the preset's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the masks")
+    _add_precision(p, "precision the preset is loaded and run in")
     p.set_defaults(func=cmd_inpaint)
 
     p = sub.add_parser("demo", help="the main job: sample and evaluate the shipped MNIST presets")
@@ -346,6 +372,7 @@ def build_parser():
     p.add_argument("--limit", type=int, default=1000, help="held-out test digits to score")
     p.add_argument("--iwae-samples", type=int, default=100, help="k of the IWAE bound")
     p.add_argument("--iwae-limit", type=int, default=100, help="score the IWAE bound on the first N of those digits")
+    _add_precision(p, "precision the presets are loaded and evaluated in")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("version", help="print the package version")

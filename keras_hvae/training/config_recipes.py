@@ -27,6 +27,9 @@ dataset). `dataset` names a data source of
 `time_limit_s` stops training at the end of the epoch that would overrun
 it; `free_bits_plateau` lowers the free-bits budget of a text model when
 the validation loss plateaus (`ReduceFreeBitsOnPlateau` arguments).
+`precision` (`"float32"` or `"bfloat16"`, Keras' `mixed_bfloat16` policy;
+default `keras_hvae.utils.precision.DEFAULT_TRAINING_PRECISION`) is the
+precision the model trains in (`keras-hvae train --precision` overrides it).
 """
 
 import json
@@ -35,6 +38,7 @@ from pathlib import Path
 from keras_hvae.training.recipe_data import SOURCES, data_source
 from keras_hvae.training.recipes import Recipe
 from keras_hvae.utils import registry
+from keras_hvae.utils.precision import DEFAULT_TRAINING_PRECISION, canonical_precision
 
 REQUIRED = ("model", "dataset", "epochs")
 OPTIONAL = {
@@ -50,6 +54,7 @@ OPTIONAL = {
     "dataset_options": {},
     "time_limit_s": None,
     "free_bits_plateau": None,
+    "precision": DEFAULT_TRAINING_PRECISION,
     "metadata": {},
 }
 MODEL_KEYS = ("architecture", "config", "arguments")
@@ -102,12 +107,25 @@ def load_config(path_or_dict):
     limit = config["time_limit_s"]
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0):
         _fail(source, f"'time_limit_s' must be a positive number of seconds or null; got {limit!r}.")
+    try:
+        config["precision"] = canonical_precision(config["precision"])
+    except ValueError as e:
+        _fail(source, f"'precision': {e}")
     config["name"] = config["name"] or "run"
     return config
 
 
 def build_model(config, data=None):
-    """The compiled model of a validated config (`data`: its `DataSource`)."""
+    """The compiled model of a validated config (`data`: its `DataSource`).
+
+    The model takes the Keras dtype policy active now; `run_recipe` calls
+    it inside `precision_scope(precision)` and builds the model there. To
+    build one yourself in the config's precision:
+
+        with precision_scope(config["precision"]):
+            model = build_model(config)
+            model.build()
+    """
     import keras
 
     spec = config["model"]
@@ -163,6 +181,7 @@ def recipe_from_config(path_or_dict, **overrides):
         iwae_limit=config["iwae_limit"],
         callbacks=lambda: _schedule_callbacks(config) + data.callbacks(),
         extra_scores=data.extra_scores,
+        precision=config["precision"],
         metadata={
             **data.describe(),
             "description": f"trained from a recipe config ({config['model']['class']})",

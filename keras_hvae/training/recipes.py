@@ -9,6 +9,8 @@ evaluation settings). `applications/<name>.py` scripts and
 """
 
 import dataclasses
+import json
+from pathlib import Path
 from typing import Callable, Optional
 
 @dataclasses.dataclass
@@ -30,6 +32,9 @@ class Recipe:
         extra_scores: optional `(model) -> dict` of further held-out scores
             (e.g. a classifier's test error) merged into `scores`.
         metadata: dataset, split, paper reference, notes for metadata.json.
+        precision: `"float32"` or `"bfloat16"` (None:
+            `keras_hvae.utils.precision.DEFAULT_TRAINING_PRECISION`);
+            `run_recipe` constructs and builds the model under it.
     """
 
     name: str
@@ -45,6 +50,7 @@ class Recipe:
     callbacks: Optional[Callable] = None
     extra_scores: Optional[Callable] = None
     metadata: dict = dataclasses.field(default_factory=dict)
+    precision: Optional[str] = None
 
 
 def get_recipe(name, **overrides):
@@ -70,8 +76,39 @@ def get_recipe(name, **overrides):
     return recipe
 
 
-def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=None, iwae_samples=None, verbose=1):
+def training_precision(recipe, out_dir, resume=False, precision=None):
+    """The precision a run trains in.
+
+    In order: `precision` (the command line's `--precision`), then, when
+    resuming, the precision recorded in `out_dir/run_state.json` by the run
+    being resumed, then the recipe's, then
+    `keras_hvae.utils.precision.DEFAULT_TRAINING_PRECISION`.
+
+    Raises:
+        ValueError: for an unknown precision, naming the allowed ones.
+    """
+    from keras_hvae.utils.precision import DEFAULT_TRAINING_PRECISION, canonical_precision
+
+    if precision is not None:
+        return canonical_precision(precision)
+    state_file = Path(out_dir) / "run_state.json"
+    if resume and state_file.is_file():
+        try:
+            recorded = json.loads(state_file.read_text()).get("precision")
+        except (json.JSONDecodeError, AttributeError):
+            recorded = None
+        if recorded:
+            return canonical_precision(recorded)
+    return canonical_precision(getattr(recipe, "precision", None) or DEFAULT_TRAINING_PRECISION)
+
+
+def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=None, iwae_samples=None, verbose=1,
+               precision=None):
     """Trains a recipe into `out_dir/preset` (resumable); returns (dir, metadata).
+
+    The model is constructed and built inside
+    `keras_hvae.utils.precision.precision_scope(precision)`; the preset's
+    `metadata.json` records the `precision` it was trained in.
 
     Args:
         name_or_recipe: a registered name or a `Recipe`.
@@ -79,14 +116,25 @@ def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=No
         resume: continue an interrupted run.
         epochs, eval_limit, iwae_samples: overrides (for quick runs).
         verbose: Keras verbosity.
+        precision: `"float32"` or `"bfloat16"`; None: the resumed run's
+            precision when resuming, else the recipe's (see
+            `training_precision`).
     """
     from keras_hvae.training.train_and_save import train_and_save
+    from keras_hvae.utils.precision import precision_scope
 
     recipe = name_or_recipe if isinstance(name_or_recipe, Recipe) else get_recipe(name_or_recipe)
-    model = recipe.build_model()
+    precision = training_precision(recipe, out_dir, resume=resume, precision=precision)
+    with precision_scope(precision):
+        # Sublayers take the dtype policy active when they are created, some
+        # in `build()`: construct and build inside the scope.
+        model = recipe.build_model()
+        model.build()
     meta = dict(recipe.metadata)
     meta.setdefault("recipe", recipe.name)
     meta["name"] = recipe.name
+    if isinstance(meta.get("training_config"), dict):
+        meta["training_config"] = dict(meta["training_config"], precision=precision)
     return train_and_save(
         model,
         recipe.train_data(),

@@ -4,8 +4,8 @@
 `keras-hvae train` call: Keras' progress bar, a `BackupAndRestore`
 checkpoint that `resume=True` continues from (nothing is lost when a run is
 interrupted), evaluation on the held-out test split, and a preset directory
-whose `metadata.json` records the recipe, data, steps, wall-clock time and
-the measured scores.
+whose `metadata.json` records the recipe, data, precision, steps, wall-clock
+time and the measured scores.
 """
 
 import json
@@ -117,8 +117,13 @@ def train_and_save(
         verbose: Keras verbosity (1: progress bar).
 
     Returns:
-        `(preset_dir, metadata)`.
+        `(preset_dir, metadata)`. `metadata["precision"]` is the precision
+        the model computed in (`"float32"` or `"bfloat16"`, from its dtype
+        policy); `out_dir/run_state.json` records it too, so that a resumed
+        run trains in it again (see `keras_hvae.training.recipes.run_recipe`).
     """
+    from keras_hvae.utils.precision import precision_of
+
     out_dir = Path(out_dir)
     backup = out_dir / "checkpoint"
     if backup.exists() and not resume:
@@ -141,6 +146,10 @@ def train_and_save(
             state_file.write_text(json.dumps(state))
 
     state["train_seconds_before"] = state.get("train_seconds", 0.0)
+    precision = precision_of(model)
+    # Recorded before the first epoch, so that an interrupted run resumes in it.
+    state["precision"] = precision
+    state_file.write_text(json.dumps(state))
     all_callbacks = [keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)]
     all_callbacks += [_WallClock()] + list(callbacks)
     fit = model.fit(
@@ -158,7 +167,8 @@ def train_and_save(
     wall = state.get("train_seconds", state["train_seconds_before"])
     meta = dict(metadata or {})
     steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-    meta.update({"training_steps": steps, "epochs": epochs, "wall_clock_seconds": round(wall, 1),
+    meta.update({"training_steps": steps, "epochs": epochs, "precision": precision,
+                 "wall_clock_seconds": round(wall, 1),
                  "wall_clock_note": "training time on the machine that ran the recipe (evaluation excluded)",
                  "final_train_loss": history.get("loss", [None])[-1]})
     if x_test is not None:

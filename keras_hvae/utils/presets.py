@@ -119,12 +119,29 @@ def resolve_preset(preset):
     )
 
 
-def load_preset(preset, load_weights=True, expected_class=None):
-    """Builds the model of a preset and loads (and verifies) its weights."""
+def load_preset(preset, load_weights=True, expected_class=None, precision=None):
+    """Builds the model of a preset and loads (and verifies) its weights.
+
+    `precision` (`"float32"` or `"bfloat16"`; None: the active Keras dtype
+    policy) is the precision the model computes in: the model is
+    constructed and built inside `precision_scope(precision)`. Variables
+    stay float32 in both, so the same weights file loads in either.
+    """
+    from keras_hvae.utils.precision import canonical_precision, precision_scope
+
+    if precision is not None:
+        precision = canonical_precision(precision)  # a bad name fails before any download
     registry.load_families()  # every family's classes are deserializable
     directory = resolve_preset(preset)
     config = _read_json(directory / CONFIG_FILE, f"preset {preset!r}")
     metadata = _read_json(directory / METADATA_FILE, f"preset {preset!r}")
+    with precision_scope(precision):
+        model = _build_preset_model(preset, directory, config, metadata, load_weights, expected_class,
+                                    build=precision is not None)
+    return model
+
+
+def _build_preset_model(preset, directory, config, metadata, load_weights, expected_class, build):
     try:
         model = keras.saving.deserialize_keras_object(config)
     except Exception as e:
@@ -136,8 +153,8 @@ def load_preset(preset, load_weights=True, expected_class=None):
             f"load it with keras_hvae.applications.{type(model).__name__}.from_preset."
         )
     model.preset_metadata = metadata
+    weights = directory / WEIGHTS_FILE
     if load_weights:
-        weights = directory / WEIGHTS_FILE
         if not weights.is_file():
             raise PresetError(f"preset {preset!r}: {weights} is missing.")
         expected = metadata.get("weights_sha256")
@@ -147,7 +164,10 @@ def load_preset(preset, load_weights=True, expected_class=None):
                 f"preset {preset!r}: the sha256 of {weights} is {actual}, but metadata.json "
                 f"records {expected}; the file is corrupt or does not belong to this preset."
             )
+    if build or load_weights:
+        # Sublayers created in `build()` take the dtype policy active now.
         model.build()
+    if load_weights:
         try:
             model.load_weights(weights)
         except Exception as e:
@@ -226,7 +246,7 @@ class PresetMixin:
                 if name in metadata and issubclass(spec["class"], cls)}
 
     @classmethod
-    def from_preset(cls, preset, load_weights=True):
+    def from_preset(cls, preset, load_weights=True, precision=None):
         """Builds a model from a preset.
 
         Args:
@@ -234,6 +254,13 @@ class PresetMixin:
                 directory, an http(s) URL of a preset archive, or
                 `hf://owner/repo`.
             load_weights: load (and sha256-verify) the trained weights.
+            precision: `"float32"` or `"bfloat16"` (Keras' `mixed_bfloat16`
+                policy: bfloat16 compute, float32 variables); the model is
+                constructed and built under it (see
+                `keras_hvae.utils.precision.precision_scope`). None: the
+                active Keras dtype policy (float32 unless changed). The
+                precision a preset was trained in is `preset_metadata
+                ["precision"]`; any preset loads in either precision.
 
         Returns:
             The model, with its `preset_metadata` attached.
@@ -241,12 +268,14 @@ class PresetMixin:
         Raises:
             PresetError (a ValueError): unknown name, missing or corrupt file,
                 sha256 mismatch, or a preset of another class.
+            ValueError: an unknown `precision`, naming the allowed ones.
 
         Example (not run by the docstring tests: the package docstring
         loads the same preset):
         >>> model = keras_hvae.applications.BIVA.from_preset("biva_binarized_mnist")  # doctest: +SKIP
+        >>> fast = keras_hvae.applications.BIVA.from_preset("biva_binarized_mnist", precision="bfloat16")  # doctest: +SKIP
         """
-        return load_preset(preset, load_weights=load_weights, expected_class=cls)
+        return load_preset(preset, load_weights=load_weights, expected_class=cls, precision=precision)
 
     def save_to_preset(self, preset_dir, metadata=None):
         """Writes this model as a preset directory (keras-hub's layout).
