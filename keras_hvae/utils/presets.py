@@ -4,7 +4,9 @@ keras-hub's layout. `from_preset` resolves a shipped name, a local
 directory, an http(s) URL of a `.tar.gz`/`.zip` archive of a preset
 directory (through `keras.utils.get_file`) or `hf://owner/repo` (through
 `huggingface_hub`, where installed), verifies the sha256 of the weights
-recorded in `metadata.json`, and rebuilds the model.
+recorded in `metadata.json`, and rebuilds the model. A URL preset is
+downloaded into a temporary directory, verified, and only then renamed
+into its cache entry: a failed or corrupt download leaves nothing behind.
 """
 
 import datetime
@@ -12,6 +14,14 @@ import hashlib
 import json
 import os
 import platform
+import shutil
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import zipfile
+import zlib
 from pathlib import Path
 
 import keras
@@ -63,27 +73,213 @@ def shipped_presets():
     return out
 
 
-def _download_url(url):
-    name = url.rstrip("/").split("/")[-1]
+# ------------------------------------------------------------ downloads
+#: How long a temporary download dir of another process may sit in the cache
+#: before a later download takes it for the leftover of a killed process.
+_STALE_PARTIAL_SECONDS = 3600
+_PARTIAL_SUFFIX = ".partial"
+
+
+def presets_cache_dir():
+    """Where URL presets are cached: `$KERAS_HOME/keras_hvae_presets`
+    (`~/.keras/keras_hvae_presets` when `KERAS_HOME` is unset; read at
+    download time, not when Keras was imported)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home).expanduser() / "keras_hvae_presets"
+
+
+def _archive_name(url):
+    name = urllib.parse.urlsplit(url).path.rstrip("/").split("/")[-1]
     if not name.endswith((".tar.gz", ".tgz", ".zip", ".tar")):
-        raise PresetError(f"A preset URL must point to a .tar.gz, .tgz, .tar or .zip archive of a preset directory; got {url}.")
+        raise PresetError(f"A preset URL must point to a .tar.gz, .tgz, .tar or .zip archive of a preset "
+                          f"directory; got {url}.")
+    return name
+
+
+def url_failure_reason(e):
+    """What went wrong, in words, when `keras.utils.get_file` raised `e`
+    ("the server answered HTTP 404 Not Found", "the host is unreachable
+    (...)", ...).
+
+    get_file re-raises urllib's errors as a bare `Exception("URL fetch
+    failure ...")`; the urllib error is its `__context__`.
+    """
+    cause = e
+    for candidate in (e, e.__context__, e.__cause__):
+        if isinstance(candidate, urllib.error.URLError):
+            cause = candidate
+            break
+    if isinstance(cause, urllib.error.HTTPError):
+        what = f"the server answered HTTP {cause.code} {cause.reason}"
+    elif isinstance(cause, urllib.error.ContentTooShortError):
+        what = "the download was cut short (truncated: fewer bytes than the server announced)"
+    elif isinstance(cause, urllib.error.URLError):
+        what = f"the host is unreachable ({cause.reason})"
+    elif isinstance(cause, (TimeoutError, ConnectionError, OSError)):
+        what = f"the connection failed ({type(cause).__name__}: {cause})"
+    else:
+        what = f"{type(cause).__name__}: {cause}"
+    return what
+
+
+def _fetch_error(url, e):
+    """A PresetError saying why `keras.utils.get_file` could not fetch `url`."""
+    return PresetError(f"Downloading the preset {url} failed: {url_failure_reason(e)}.")
+
+
+def _looks_like_html(head):
+    head = head.lstrip()
+    return head.startswith(b"<")  # no archive starts with "<" (gzip: 1f 8b, zip: "PK")
+
+
+def _extract_archive(archive, dest, url):
+    """Extracts `archive` completely into `dest`, or raises a PresetError
+    saying what is wrong with it (HTML page, not an archive, truncated)."""
+    with open(archive, "rb") as f:
+        head = f.read(512)
+    if not head:
+        raise PresetError(f"The preset archive at {url} is empty (0 bytes).")
+    if _looks_like_html(head):
+        raise PresetError(f"{url} served an HTML page, not a preset archive "
+                          f"(it starts with {head[:40].decode('utf-8', 'replace')!r}).")
+    dest.mkdir(parents=True, exist_ok=True)
+    if archive.name.endswith(".zip"):
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                bad = zf.testzip()  # reads every member: catches truncation and bit flips
+                if bad is not None:
+                    raise PresetError(f"The preset archive at {url} is corrupt: the CRC of {bad} does not match.")
+                root = dest.resolve()
+                for member in zf.namelist():
+                    if not (dest / member).resolve().is_relative_to(root):
+                        raise PresetError(f"The preset archive at {url} holds {member!r}, a path outside "
+                                          "the archive; refusing to extract it.")
+                zf.extractall(dest)
+        except zipfile.BadZipFile as e:
+            raise PresetError(f"The preset archive at {url} is not a zip archive, or is truncated ({e}).") from None
+        except (EOFError, OSError, zlib.error) as e:
+            raise PresetError(f"The preset archive at {url} is truncated or corrupt "
+                              f"({type(e).__name__}: {e}).") from None
+        return
+    kind = "tar" if archive.name.endswith(".tar") else "gzip-tar"
+    if kind == "gzip-tar" and head[:2] != b"\x1f\x8b":
+        raise PresetError(f"The preset archive at {url} is not a gzip-tar archive (it does not start "
+                          f"with the gzip magic bytes; got {head[:8]!r}).")
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            tar.extractall(dest, filter="data")  # reads to the end: a truncated stream fails here
+    except tarfile.FilterError as e:
+        raise PresetError(f"The preset archive at {url} holds an unsafe member ({e}); refusing to extract it.") from None
+    except EOFError as e:
+        raise PresetError(f"The preset archive at {url} is truncated ({e}).") from None
+    except (tarfile.TarError, zlib.error, OSError) as e:
+        if "unexpected end of data" in str(e) or "truncated" in str(e).lower():
+            raise PresetError(f"The preset archive at {url} is truncated ({e}).") from None
+        raise PresetError(f"The preset archive at {url} is not a {kind} archive, or is corrupt "
+                          f"({type(e).__name__}: {e}).") from None
+
+
+def _preset_root(extracted, url):
+    """The directory of the archive that holds config.json (the shallowest)."""
+    found = sorted((p.parent for p in extracted.rglob(CONFIG_FILE) if p.is_file()),
+                   key=lambda p: len(p.parts))
+    if not found:
+        raise PresetError(f"The preset archive at {url} holds no {CONFIG_FILE}; a preset archive holds a "
+                          f"directory with {CONFIG_FILE}, {METADATA_FILE} and {WEIGHTS_FILE}.")
+    return found[0]
+
+
+def check_preset_files(directory, source, check_sha256=True):
+    """Checks that `directory` is a complete preset: config.json,
+    metadata.json (valid JSON) and the weights exist, and (with
+    `check_sha256`) the weights' sha256 matches the one metadata.json
+    records, when it records one.
+
+    Raises:
+        PresetError: naming `source` (the URL or path) and what is wrong.
+    """
+    directory = Path(directory)
+    for name in (CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE):
+        if not (directory / name).is_file():
+            raise PresetError(f"The preset at {source} is incomplete: {name} is missing (a preset holds "
+                              f"{CONFIG_FILE}, {METADATA_FILE} and {WEIGHTS_FILE}).")
+    metadata = _read_json(directory / METADATA_FILE, f"preset {source}")
+    if not isinstance(metadata, dict):
+        raise PresetError(f"The preset at {source}: {METADATA_FILE} is not a JSON object.")
+    expected = metadata.get("weights_sha256")
+    if check_sha256 and expected:
+        actual = sha256_of(directory / WEIGHTS_FILE)
+        if actual != expected:
+            raise PresetError(f"The preset at {source} failed its integrity check: sha256 mismatch for "
+                              f"{WEIGHTS_FILE}, expected {expected} (metadata.json), got {actual}.")
+    return metadata
+
+
+def _remove_stale_partials(cache, key):
+    now = time.time()
+    for p in cache.glob(f".{key}.*{_PARTIAL_SUFFIX}"):
+        try:
+            if now - p.stat().st_mtime > _STALE_PARTIAL_SECONDS:
+                shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _download_url(url, verify=True):
+    """Downloads, verifies and caches the preset archive at `url`; returns
+    the cached preset directory.
+
+    The archive is fetched (with `keras.utils.get_file`) into a temporary
+    directory next to the cache entry, extracted completely and checked
+    (config.json, metadata.json and the weights present; the weights'
+    sha256 equal to metadata.json's, unless `verify=False`); only then is
+    the preset directory renamed into place. On any failure the temporary
+    directory goes, so nothing half-downloaded is ever taken from the
+    cache and a retry downloads afresh.
+    """
+    name = _archive_name(url)
     # The cache is keyed by the whole URL (not just the file name), so two
     # presets with the same archive name never shadow each other.
     key = hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
-    # KERAS_HOME is read now, not when Keras was imported, so that a process
-    # (or a test) that sets it afterwards gets its own cache.
-    home = os.environ.get("KERAS_HOME") or None
-    if home:  # get_file falls back to /tmp/.keras for a directory that does not exist yet
-        os.makedirs(os.path.expanduser(home), exist_ok=True)
-    cache = Path(
-        keras.utils.get_file(fname=name, origin=url, extract=True, cache_subdir=f"keras_hvae_presets/{key}",
-                             cache_dir=home)
-    )
-    candidates = [cache] + [p.parent for p in cache.rglob(CONFIG_FILE)]
-    for c in candidates:
-        if (c / CONFIG_FILE).is_file():
-            return c
-    raise PresetError(f"The archive at {url} (extracted to {cache}) holds no {CONFIG_FILE}.")
+    cache = presets_cache_dir()
+    final = cache / key
+    if final.is_dir():
+        try:
+            check_preset_files(final, url, check_sha256=False)  # load_preset checks the sha256
+            return final
+        except PresetError:
+            # not a complete preset (e.g. left by an older keras_hvae, which
+            # cached the raw archive): download it again
+            shutil.rmtree(final, ignore_errors=True)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=_PARTIAL_SUFFIX, dir=cache))
+    except OSError as e:
+        raise PresetError(f"Cannot download the preset {url}: the cache directory {cache} is not writable "
+                          f"({e}); set $KERAS_HOME to a writable directory.") from None
+    try:
+        _remove_stale_partials(cache, key)
+        try:
+            archive = Path(keras.utils.get_file(fname=name, origin=url, extract=False, cache_dir=str(tmp),
+                                                cache_subdir="download"))
+        except Exception as e:  # noqa: BLE001 (get_file raises a bare Exception for URL errors)
+            raise _fetch_error(url, e) from None
+        if not archive.is_file() or not archive.resolve().is_relative_to(tmp.resolve()):
+            raise PresetError(f"Downloading the preset {url} failed: the file did not arrive in {tmp}.")
+        extracted = tmp / "extracted"
+        _extract_archive(archive, extracted, url)
+        root = _preset_root(extracted, url)
+        check_preset_files(root, url, check_sha256=verify)
+        try:
+            os.rename(root, final)
+        except OSError:
+            if not (final / CONFIG_FILE).is_file():  # not a concurrent download of the same URL
+                raise
+    except OSError as e:
+        raise PresetError(f"Downloading the preset {url} into {cache} failed ({type(e).__name__}: {e}).") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
 
 
 def _download_hf(handle):
@@ -92,18 +288,31 @@ def _download_hf(handle):
     except ImportError:
         raise PresetError("hf:// presets need the `huggingface_hub` package: pip install huggingface_hub") from None
     repo = handle[len("hf://"):].strip("/")
-    return Path(huggingface_hub.snapshot_download(repo_id=repo))
+    try:
+        # huggingface_hub downloads to `.incomplete` files and renames them:
+        # an interrupted download is resumed, never taken for a complete one.
+        directory = Path(huggingface_hub.snapshot_download(repo_id=repo))
+    except Exception as e:  # noqa: BLE001 (any hub or network error becomes a PresetError)
+        raise PresetError(f"Downloading the preset {handle} from the Hugging Face Hub failed "
+                          f"({type(e).__name__}: {e}).") from None
+    check_preset_files(directory, handle, check_sha256=False)  # load_preset checks the sha256
+    return directory
 
 
-def resolve_preset(preset):
+def resolve_preset(preset, verify=True):
     """A local directory for a preset name, path, URL or `hf://` handle.
 
+    A URL is downloaded (and verified, see `_download_url`) into
+    `presets_cache_dir()` the first time.
+
     Raises:
-        PresetError: for an unknown name (listing the known ones).
+        PresetError: for an unknown name (listing the known ones), and for
+            every network, archive and integrity failure of a download
+            (naming the URL and what was wrong).
     """
     preset = str(preset)
     if preset.startswith(("http://", "https://")):
-        return _download_url(preset)
+        return _download_url(preset, verify=verify)
     if preset.startswith("hf://"):
         return _download_hf(preset)
     local = Path(preset).expanduser()
@@ -119,8 +328,13 @@ def resolve_preset(preset):
     )
 
 
-def load_preset(preset, load_weights=True, expected_class=None, precision=None):
+def load_preset(preset, load_weights=True, expected_class=None, precision=None, verify=True):
     """Builds the model of a preset and loads (and verifies) its weights.
+
+    With `verify=True` (the default) the weights load only when
+    metadata.json records their sha256 (`weights_sha256`) and the file
+    matches it; `verify=False` loads them without that check (for a
+    hand-made preset that records none).
 
     `precision` (`"float32"` or `"bfloat16"`; None: the active Keras dtype
     policy) is the precision the model computes in: the model is
@@ -132,16 +346,16 @@ def load_preset(preset, load_weights=True, expected_class=None, precision=None):
     if precision is not None:
         precision = canonical_precision(precision)  # a bad name fails before any download
     registry.load_families()  # every family's classes are deserializable
-    directory = resolve_preset(preset)
+    directory = resolve_preset(preset, verify=verify)
     config = _read_json(directory / CONFIG_FILE, f"preset {preset!r}")
     metadata = _read_json(directory / METADATA_FILE, f"preset {preset!r}")
     with precision_scope(precision):
         model = _build_preset_model(preset, directory, config, metadata, load_weights, expected_class,
-                                    build=precision is not None)
+                                    build=precision is not None, verify=verify)
     return model
 
 
-def _build_preset_model(preset, directory, config, metadata, load_weights, expected_class, build):
+def _build_preset_model(preset, directory, config, metadata, load_weights, expected_class, build, verify=True):
     try:
         model = keras.saving.deserialize_keras_object(config)
     except Exception as e:
@@ -157,13 +371,20 @@ def _build_preset_model(preset, directory, config, metadata, load_weights, expec
     if load_weights:
         if not weights.is_file():
             raise PresetError(f"preset {preset!r}: {weights} is missing.")
-        expected = metadata.get("weights_sha256")
-        actual = sha256_of(weights)
-        if expected and expected != actual:
+        expected = metadata.get("weights_sha256") if isinstance(metadata, dict) else None
+        if verify and not expected:
             raise PresetError(
-                f"preset {preset!r}: the sha256 of {weights} is {actual}, but metadata.json "
-                f"records {expected}; the file is corrupt or does not belong to this preset."
+                f"preset {preset!r}: {directory / METADATA_FILE} records no weights_sha256, so {weights} "
+                "cannot be verified; pass verify=False to load it unverified, or re-save the model with "
+                "save_to_preset (which records it)."
             )
+        if verify:
+            actual = sha256_of(weights)
+            if expected != actual:
+                raise PresetError(
+                    f"preset {preset!r}: sha256 mismatch for {weights}: metadata.json records {expected}, "
+                    f"the file has {actual}; the file is corrupt or does not belong to this preset."
+                )
     if build or load_weights:
         # Sublayers created in `build()` take the dtype policy active now.
         model.build()
@@ -246,7 +467,7 @@ class PresetMixin:
                 if name in metadata and issubclass(spec["class"], cls)}
 
     @classmethod
-    def from_preset(cls, preset, load_weights=True, precision=None):
+    def from_preset(cls, preset, load_weights=True, precision=None, verify=True):
         """Builds a model from a preset.
 
         Args:
@@ -261,13 +482,20 @@ class PresetMixin:
                 active Keras dtype policy (float32 unless changed). The
                 precision a preset was trained in is `preset_metadata
                 ["precision"]`; any preset loads in either precision.
+            verify: check the weights against the sha256 that metadata.json
+                records (`weights_sha256`); a preset that records none is
+                refused. `save_to_preset` always records it; pass
+                `verify=False` only for a hand-made preset you trust.
 
         Returns:
             The model, with its `preset_metadata` attached.
 
         Raises:
             PresetError (a ValueError): unknown name, missing or corrupt file,
-                sha256 mismatch, or a preset of another class.
+                sha256 mismatch or none recorded (with `verify=True`), a
+                preset of another class, or a failed download (naming the
+                URL and the cause: HTTP status, unreachable host, not an
+                archive, truncated, missing file, sha256 mismatch).
             ValueError: an unknown `precision`, naming the allowed ones.
 
         Example (not run by the docstring tests: the package docstring
@@ -275,7 +503,8 @@ class PresetMixin:
         >>> model = keras_hvae.applications.BIVA.from_preset("biva_binarized_mnist")  # doctest: +SKIP
         >>> fast = keras_hvae.applications.BIVA.from_preset("biva_binarized_mnist", precision="bfloat16")  # doctest: +SKIP
         """
-        return load_preset(preset, load_weights=load_weights, expected_class=cls, precision=precision)
+        return load_preset(preset, load_weights=load_weights, expected_class=cls, precision=precision,
+                           verify=verify)
 
     def save_to_preset(self, preset_dir, metadata=None):
         """Writes this model as a preset directory (keras-hub's layout).
