@@ -107,29 +107,76 @@ def cmd_sample(args):
     return 0
 
 
-def cmd_evaluate(args):
-    from keras_hvae.training.train_and_save import evaluate_bounds
-    from keras_hvae.datasets.registry import test_inputs
+def _check_protocol_args(args):
+    """One-line errors (exit status 2) for counts that cannot be drawn."""
+    for option, value in (("--limit", args.limit), ("--iwae-limit", args.iwae_limit),
+                          ("--iwae-samples", args.iwae_samples)):
+        if value is not None and value <= 0:
+            raise ValueError(f"{option} must be a positive number of {'samples' if 'samples' in option else 'examples'}"
+                             f", got {value}.")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}.")
 
+
+def _protocol_line(scores):
+    """The protocol in words, e.g. for `evaluate`'s table."""
+    p, iwae = scores["protocol"], scores["test_iwae"]
+    n, total = p["elbo_examples"], p["split_examples"]
+    elbo_on = (f"the whole split ({n} examples)" if n == total
+               else f"{n} of {total} examples drawn uniformly at random (seed {p['seed']})")
+    iwae_on = (f"the whole split ({iwae['num_examples']} examples)" if iwae["num_examples"] == total
+               else f"{iwae['num_examples']} of {total} examples drawn uniformly at random (seed {p['seed']})")
+    return (f"protocol: ELBO (1 posterior sample) on {elbo_on}; IWAE k={iwae['num_samples']} on {iwae_on}; "
+            f"± = standard error over examples")
+
+
+def _se(value):
+    return "-" if value is None else f"{value:.3f}"
+
+
+def cmd_evaluate(args):
+    from keras_hvae.datasets.registry import test_inputs
+    from keras_hvae.evaluation.protocol import score_preset_protocol
+
+    _check_protocol_args(args)
     model = _load(args.preset, args.precision)
     dataset = args.dataset or model.preset_metadata.get("dataset")
     if args.download and args.data is None and "mnist" in str(dataset):
         from keras_hvae.datasets import mnist_path
 
         mnist_path(download=True)
-    x = test_inputs(dataset, path=args.data, split=args.split, limit=args.limit)
-    scores = evaluate_bounds(model, x, iwae_samples=args.iwae_samples, batch_size=args.batch_size,
-                             progress=not args.quiet)
+    x = test_inputs(dataset, path=args.data, split=args.split)  # the whole split: subsets are drawn at random
+    total = len(x)
+    if not args.quiet:
+        n = total if args.limit is None else min(args.limit, total)
+        m = min(args.iwae_limit, n)
+        print(f"Evaluating {args.preset} on {dataset} ({args.split} split, {total} examples, {args.precision}): "
+              f"ELBO on {'the whole split' if n == total else f'{n} examples drawn at random'}, IWAE "
+              f"k={args.iwae_samples} on {m} examples drawn at random (seed {args.seed}); the progress lines "
+              f"give the time left (ETA).", file=sys.stderr)
+    scores = score_preset_protocol(model, x, iwae_samples=args.iwae_samples, iwae_examples=args.iwae_limit,
+                                   elbo_examples=args.limit, seed=args.seed, batch_size=args.batch_size,
+                                   progress=not args.quiet)
     scores.update({"preset": args.preset, "dataset": dataset, "split": args.split, "precision": args.precision})
     if args.json:
         print(json.dumps(scores, indent=2))
-    else:
-        k = scores["test_iwae"]["num_samples"]
-        print(f"{args.preset} on {dataset} ({args.split}, {scores['num_test_examples']} examples, "
-              f"{args.precision}):")
-        print(f"  ELBO      {scores['test_elbo']:.3f} nats   (-log p(x) <= {-scores['test_elbo']:.3f})")
-        print(f"  IWAE k={k:<4} {scores['test_iwae']['value']:.3f} nats   (-log p(x) <= {-scores['test_iwae']['value']:.3f})")
-        print(f"  bits/dim  {scores['test_bits_per_dim']:.4f}")
+        return 0
+    iwae = scores["test_iwae"]
+    k = iwae["num_samples"]
+    bits = scores.get("test_bits_per_dim")
+    print(f"{args.preset} on {dataset} ({args.split} split, {scores['num_split_examples']} examples, "
+          f"{args.precision})")
+    print(_protocol_line(scores))
+    print()
+    _print_table([
+        ("ELBO", scores["num_test_examples"], f"{scores['test_elbo']:.3f}", _se(scores["test_elbo_stderr"]),
+         f"{-scores['test_elbo']:.3f}", "-" if bits is None else f"{bits:.4f}"),
+        (f"IWAE k={k}", iwae["num_examples"], f"{iwae['value']:.3f}", _se(iwae["stderr"]), f"{-iwae['value']:.3f}",
+         "-" if iwae.get("bits_per_dim") is None else f"{iwae['bits_per_dim']:.4f}"),
+        ("ELBO on the IWAE examples", iwae["num_examples"], f"{iwae['elbo_on_the_same_examples']:.3f}",
+         _se(iwae["elbo_on_the_same_examples_stderr"]), "", ""),
+        ("IWAE - ELBO (same examples)", iwae["num_examples"], f"{iwae['gap']:.3f}", _se(iwae["gap_stderr"]), "", ""),
+    ], ("bound", "examples", "nats", "± s.e.", "-log p(x) <=", "bits/dim"))
     return 0
 
 
@@ -207,10 +254,11 @@ def cmd_demo(args):
     import numpy as np
 
     from keras_hvae.utils.presets import shipped_presets
-    from keras_hvae.training.train_and_save import evaluate_bounds
     from keras_hvae.datasets.registry import test_inputs
+    from keras_hvae.evaluation.protocol import random_subset, score_preset_protocol
     from keras_hvae.evaluation.plots import save_image_grid, save_kl_bars, save_reconstructions
 
+    _check_protocol_args(args)
     presets = shipped_presets()
     names = args.preset or [n for n, m in presets.items() if m.get("dataset") == "binarized_mnist"]
     if not names:
@@ -230,23 +278,31 @@ def cmd_demo(args):
         model = _load(name, args.precision)
         meta = model.preset_metadata
         save_image_grid(model.sample(64, seed=0, mean=True), out / f"{name}_samples.png", title=f"{name}: samples")
-        x = test_inputs(meta.get("dataset", "binarized_mnist"), path=args.data, limit=args.limit)
-        save_reconstructions(x[:16], model.reconstruct(x[:16], seed=0), out / f"{name}_reconstructions.png")
-        save_kl_bars(model.kl_per_layer(x[:200], seed=0), model.latent_layer_names, out / f"{name}_kl.png")
-        scores = evaluate_bounds(model, x, iwae_samples=args.iwae_samples, iwae_limit=args.iwae_limit, progress=True)
+        x = test_inputs(meta.get("dataset", "binarized_mnist"), path=args.data)  # the whole split
+        shown = x[random_subset(len(x), 16, args.seed)]
+        save_reconstructions(shown, model.reconstruct(shown, seed=0), out / f"{name}_reconstructions.png")
+        save_kl_bars(model.kl_per_layer(x[random_subset(len(x), 200, args.seed)], seed=0), model.latent_layer_names,
+                     out / f"{name}_kl.png")
+        # the package's protocol: ELBO on --limit digits and IWAE on --iwae-limit of them, drawn at random (--seed)
+        scores = score_preset_protocol(model, x, iwae_samples=args.iwae_samples, iwae_examples=args.iwae_limit,
+                                       elbo_examples=args.limit, seed=args.seed, progress=not args.quiet,
+                                       label=name)
         if hasattr(model, "classify"):  # semi-supervised: q(y | x) on the same digits
             from keras_hvae.datasets import load_mnist
 
-            y = load_mnist(args.data)["test"][1][: len(x)]
-            scores["test_error"] = float(np.mean(model.classify(x) != y))
-            print(f"{name}: test error of q(y|x) on {len(x)} digits: {100 * scores['test_error']:.1f}%")
+            idx = random_subset(len(x), args.limit, args.seed) if args.limit else np.arange(len(x))
+            y = load_mnist(args.data)["test"][1][idx]
+            scores["test_error"] = float(np.mean(model.classify(x[idx]) != y))
+            print(f"{name}: test error of q(y|x) on {len(idx)} digits: {100 * scores['test_error']:.1f}%")
         report[name] = {"measured_now": scores, "precision": args.precision, "shipped_scores": meta.get("scores")}
         iwae = scores["test_iwae"]
-        rows.append((name, type(model).__name__, scores["num_test_examples"], _fmt(scores["test_elbo"]),
-                     f"{_fmt(iwae['value'])} (first {iwae['num_examples']})", args.iwae_samples,
+        rows.append((name, type(model).__name__, scores["num_test_examples"],
+                     f"{_fmt(scores['test_elbo'])} ± {_se(scores['test_elbo_stderr'])}",
+                     f"{_fmt(iwae['value'])} ± {_se(iwae['stderr'])} ({iwae['num_examples']} random)", args.iwae_samples,
                      f"{time.time() - started:.0f}s"))
     (out / "demo_scores.json").write_text(json.dumps(report, indent=2))
     _print_table(rows, ("preset", "class", "test digits", "ELBO", "IWAE", "k", "time"))
+    print(f"(digits drawn uniformly at random from the whole test split, seed {args.seed}; ± = standard error)")
     print(f"\nPictures and scores in {out}/ (samples, reconstructions, KL per layer, demo_scores.json)")
     return 0
 
@@ -309,17 +365,30 @@ def build_parser():
     _add_precision(p, "precision the preset is loaded and sampled in")
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("evaluate", help="ELBO and IWAE bound of a preset on held-out data")
+    p = sub.add_parser("evaluate", help="ELBO and IWAE bound of a preset on held-out data",
+                       description="Scores a preset under the package's evaluation protocol (docs/presets.md): the "
+                                   "ELBO on the whole held-out split, the IWAE bound with k samples on --iwae-limit "
+                                   "examples drawn uniformly at random from the whole split (seeded by --seed), "
+                                   "means with their standard errors.")
     p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")
     p.add_argument("--data", default=None, help="dataset file or directory (default: the cache)")
     p.add_argument("--dataset", default=None, help="dataset name (default: the preset's)")
     p.add_argument("--split", default="test", choices=("test", "validation"), help="held-out split")
     p.add_argument("--iwae-samples", type=int, default=1000, help="k, importance samples per example")
-    p.add_argument("--limit", type=int, default=None, help="evaluate the first N examples only (default: all)")
+    p.add_argument("--iwae-limit", type=int, default=1000,
+                   help="score the IWAE bound on N examples drawn uniformly at random from the whole split "
+                        "(seeded by --seed; never the first N)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="score the ELBO on N examples drawn at random (seeded by --seed) instead of the whole split "
+                        "(default: the whole split)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random subsets and of the Monte-Carlo samples (recorded in the output)")
     p.add_argument("--download", action="store_true", help="fetch the dataset into the cache if it is missing")
-    p.add_argument("--batch-size", type=int, default=100, help="examples per IWAE pass")
-    p.add_argument("--json", action="store_true", help="print the scores as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="examples per IWAE call (default: as many as fill one pass of the model's iwae_max_rows "
+                        "network rows)")
+    p.add_argument("--json", action="store_true", help="print the scores and the protocol as JSON")
+    p.add_argument("--quiet", action="store_true", help="no plan line and no progress lines on stderr")
     _add_precision(p, "precision the preset is loaded and evaluated in")
     p.set_defaults(func=cmd_evaluate)
 
@@ -369,9 +438,13 @@ def build_parser():
     p.add_argument("--out", default="demo", help="directory for the pictures and scores")
     p.add_argument("--preset", action="append", help="preset(s) to run (default: all MNIST presets)")
     p.add_argument("--data", default=None, help="MNIST file or directory (default: the cache)")
-    p.add_argument("--limit", type=int, default=1000, help="held-out test digits to score")
+    p.add_argument("--limit", type=int, default=1000,
+                   help="test digits to score the ELBO on, drawn uniformly at random from the whole split (--seed)")
     p.add_argument("--iwae-samples", type=int, default=100, help="k of the IWAE bound")
-    p.add_argument("--iwae-limit", type=int, default=100, help="score the IWAE bound on the first N of those digits")
+    p.add_argument("--iwae-limit", type=int, default=100,
+                   help="score the IWAE bound on N of those digits, drawn uniformly at random (--seed)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random digits and of the Monte-Carlo samples")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     _add_precision(p, "precision the presets are loaded and evaluated in")
     p.set_defaults(func=cmd_demo)
 
@@ -392,8 +465,18 @@ def main(argv=None):
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, FileExistsError) as e:
-        print(f"keras-hvae {args.command}: error: {e}", file=sys.stderr)
+        # PresetError is a ValueError and DatasetError a FileNotFoundError:
+        # a failed download, a corrupt archive or a sha256 mismatch ends
+        # here too, as one line and status 2, never a traceback.
+        print(f"keras-hvae {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
+
+
+def _one_line(error):
+    """The message of `error` on one line (a multi-line message's lines
+    joined with " | ")."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return " | ".join(lines) or type(error).__name__
 
 
 if __name__ == "__main__":

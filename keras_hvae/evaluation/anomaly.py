@@ -56,25 +56,48 @@ def auroc(scores_in, scores_out):
     return float(u / (n_in * n_out))
 
 
-def _batched_scores(model, x, k, num_samples, batch_size, seed):
+def _batched_scores(model, x, k, num_samples, batch_size, seed, bar=None):
     scores = []
     for start in range(0, len(x), batch_size):
         chunk_seed = None if seed is None else int(seed) + start
         scores.append(model.anomaly_score(x[start:start + batch_size], k, num_samples=num_samples, seed=chunk_seed))
+        if bar is not None:
+            bar.update(len(scores[-1]))
     return np.concatenate(scores)
 
 
-def anomaly_scores(model, x, ks, num_samples=1, batch_size=64, seed=None):
+def anomaly_scores(model, x, ks, num_samples=1, batch_size=64, seed=None, progress=False, label=""):
     """`{k: model.anomaly_score(x, k, num_samples)}` computed in batches.
+
+    Args:
+        model: a model with `anomaly_score(x, k, num_samples, seed)` (BIVA).
+        x: the examples.
+        ks: the values of k.
+        num_samples: importance samples per example (L^{>k}_S).
+        batch_size: examples per call.
+        seed: int seed (batch starting at example i uses `seed + i`).
+        progress: write a labelled progress line per k on stderr
+            (``L^{>2} (S=1): 128/500 examples [...]``;
+            `keras_hvae.evaluation.progress.Progress`).
+        label: prefix of the progress labels (e.g. "in-distribution").
 
     Returns:
         dict from k to a numpy array `(len(x),)` of bounds in nats.
     """
+    from keras_hvae.evaluation.progress import Progress
+
     x = np.asarray(x)
-    return {int(k): _batched_scores(model, x, int(k), num_samples, int(batch_size), seed) for k in ks}
+    prefix = f"{label} " if label else ""
+    out = {}
+    for k in ks:
+        with Progress(len(x), f"{prefix}L^{{>{int(k)}}} (S={num_samples})", unit="examples",
+                      enabled=progress) as bar:
+            out[int(k)] = _batched_scores(model, x, int(k), num_samples, int(batch_size), seed, bar)
+    return out
 
 
-def anomaly_auroc(model, x_in, x_out, ks, num_samples=1, batch_size=64, seed=None, return_scores=False):
+def anomaly_auroc(model, x_in, x_out, ks, num_samples=1, batch_size=64, seed=None, return_scores=False,
+                  progress=False):
     """AUROC of detecting `x_out` against `x_in` with the bound L^{>k}.
 
     Args:
@@ -86,6 +109,7 @@ def anomaly_auroc(model, x_in, x_out, ks, num_samples=1, batch_size=64, seed=Non
         batch_size: examples per call.
         seed: int seed for reproducible scores (None: the model's stream).
         return_scores: also return `{k: (scores_in, scores_out)}`.
+        progress: labelled progress lines on stderr (see `anomaly_scores`).
 
     Returns:
         `{k: auroc}` (and the scores when `return_scores`).
@@ -95,8 +119,9 @@ def anomaly_auroc(model, x_in, x_out, ks, num_samples=1, batch_size=64, seed=Non
     >>> sorted(result)
     [0, 2, 4]
     """
-    s_in = anomaly_scores(model, x_in, ks, num_samples, batch_size, seed)
-    s_out = anomaly_scores(model, x_out, ks, num_samples, batch_size, None if seed is None else int(seed) + 10**6)
+    s_in = anomaly_scores(model, x_in, ks, num_samples, batch_size, seed, progress=progress, label="in-distribution")
+    s_out = anomaly_scores(model, x_out, ks, num_samples, batch_size, None if seed is None else int(seed) + 10**6,
+                           progress=progress, label="out-of-distribution")
     result = {k: auroc(s_in[k], s_out[k]) for k in s_in}
     if return_scores:
         return result, {k: (s_in[k], s_out[k]) for k in s_in}

@@ -27,7 +27,21 @@ class TimeLimit(keras.callbacks.Callback):
 class ScoresAtTrainEnd(keras.callbacks.Callback):
     """At the end of training: `scores(model)` into
     `model.preset_metadata[key]` (and `self.scores`), so that the preset
-    written next records them."""
+    written next records them.
+
+    `ScoresAtTrainEnd.protocol(x_test, key)` scores the likelihood bounds
+    under the package's evaluation protocol
+    (`keras_hvae.evaluation.protocol.score_preset_protocol`: the ELBO on
+    the whole split, the IWAE bound on a seeded random subset, standard
+    errors, the seed and the numbers of examples recorded)."""
+
+    @classmethod
+    def protocol(cls, x_test, key="scores", **protocol_arguments):
+        """A callback recording `score_preset_protocol(model, x_test,
+        **protocol_arguments)` under `key`."""
+        from keras_hvae.evaluation.protocol import score_preset_protocol
+
+        return cls(lambda model: score_preset_protocol(model, x_test, **protocol_arguments), key=key)
 
     def __init__(self, scores, key):
         super().__init__()

@@ -26,8 +26,11 @@ class Recipe:
         validation_data: optional `() -> dataset` (validation split).
         steps_per_epoch: optional cap.
         iwae_samples: k of the IWAE score.
-        eval_limit: number of test examples scored (None: all).
-        iwae_limit: number of those scored with the IWAE bound (None: all).
+        eval_limit: number of test examples the ELBO is scored on, drawn at
+            random (None: the whole split, the protocol of docs/presets.md).
+        iwae_limit: number of test examples scored with the IWAE bound,
+            drawn uniformly at random from the whole split (None: all).
+        eval_seed: seed of those draws (recorded in the scores).
         callbacks: `() -> list` of extra Keras callbacks.
         extra_scores: optional `(model) -> dict` of further held-out scores
             (e.g. a classifier's test error) merged into `scores`.
@@ -47,6 +50,7 @@ class Recipe:
     iwae_samples: int = 1000
     eval_limit: Optional[int] = None
     iwae_limit: Optional[int] = None
+    eval_seed: int = 0
     callbacks: Optional[Callable] = None
     extra_scores: Optional[Callable] = None
     metadata: dict = dataclasses.field(default_factory=dict)
@@ -148,6 +152,7 @@ def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=No
         iwae_samples=iwae_samples or recipe.iwae_samples,
         eval_limit=eval_limit if eval_limit is not None else recipe.eval_limit,
         iwae_limit=recipe.iwae_limit,
+        eval_seed=recipe.eval_seed,
         extra_scores=recipe.extra_scores,
         metadata=meta,
         verbose=verbose,

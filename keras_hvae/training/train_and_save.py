@@ -9,71 +9,45 @@ time and the measured scores.
 """
 
 import json
-import math
 import shutil
 import time
 from pathlib import Path
 
 import keras
-import numpy as np
 
 
-def _bits_per_dim(model, x, elbos):
-    """-sum(elbos) / (dimensions covered * ln 2); see `evaluate_bounds`."""
-    dims = np.sum(model.num_dims(x))
-    return float(-np.sum(np.asarray(elbos, dtype="float64")) / (float(dims) * math.log(2)))
-
-
-def evaluate_bounds(model, x_test, iwae_samples=1000, batch_size=100, chunk_size=None, limit=None,
-                    iwae_limit=None, progress=True):
-    """Test-split bounds in nats per example.
+def evaluate_bounds(model, x_test, iwae_samples=1000, batch_size=None, chunk_size=None, limit=None,
+                    iwae_limit=None, seed=0, progress=True):
+    """Held-out bounds in nats per example, under the package's evaluation
+    protocol (`keras_hvae.evaluation.protocol.score_preset_protocol`).
 
     Args:
         model: a trained `HierarchicalVAE`.
-        x_test: numpy test inputs.
+        x_test: the whole held-out split (numpy, or sentences).
         iwae_samples: k of the importance-weighted bound.
-        batch_size: examples per pass.
-        chunk_size: importance samples per pass (default: min(k, 100)).
-        limit: score the first `limit` examples only (ELBO and IWAE).
-        iwae_limit: compute the IWAE bound on the first `iwae_limit` of
-            those only (k passes per example are costly on a CPU).
-        progress: show Keras progress bars.
+        batch_size: examples per IWAE call (default: one pass of the
+            model's `iwae_max_rows`).
+        chunk_size: importance samples per pass (default: all k when they fit).
+        limit: score the ELBO on `limit` examples drawn uniformly at random
+            (seeded) instead of the whole split.
+        iwae_limit: the IWAE bound on this many examples drawn uniformly at
+            random from the whole split with `seed` (never the first N);
+            None: all scored examples.
+        seed: the recorded seed of the draws and of the Monte-Carlo samples.
+        progress: labelled progress lines on stderr.
 
     Returns:
-        dict with `test_elbo`, `test_iwae` (`{"num_samples": k, "value": ...,
-        "num_examples": n}`), `test_bits_per_dim`, `num_test_examples`.
-        `test_bits_per_dim` is -sum(ELBO) / (sum of the dimensions the
-        bounds cover * ln 2): `model.num_dims(x)` per example (image
-        models: `num_data_dims`; text models: words + EOS of each sentence,
-        so bits per word).
+        the dict of `score_preset_protocol`: `test_elbo` (+ `_stderr`),
+        `test_iwae` (`num_samples`, `value`, `stderr`, `num_examples`,
+        `seed`, `elbo_on_the_same_examples`, ...), `test_bits_per_dim`
+        (-sum(ELBO) / (sum of `model.num_dims(x)` * ln 2): bits per word
+        for text), `num_test_examples`, `protocol`.
     """
-    x_test = np.asarray(x_test if limit is None else x_test[:limit])
-    chunk = chunk_size or min(iwae_samples, 100)
-    n = len(x_test)
-    n_iwae = n if iwae_limit is None else min(n, int(iwae_limit))
-    elbos, iwaes = [], []
-    bar = keras.utils.Progbar(n, unit_name="example") if progress else None
-    for start in range(0, n, max(batch_size, 500)):
-        xb = x_test[start:start + max(batch_size, 500)]
-        elbos.append(model.elbo(xb))
-        if bar is not None:
-            bar.add(len(xb))
-    bar = keras.utils.Progbar(n_iwae, unit_name="example") if progress else None
-    for start in range(0, n_iwae, batch_size):
-        xb = x_test[start:min(start + batch_size, n_iwae)]
-        iwaes.append(model.iwae_bound(xb, iwae_samples, chunk_size=chunk))
-        if bar is not None:
-            bar.add(len(xb))
-    elbo_all = np.concatenate(elbos)
-    elbo = float(np.mean(elbo_all))
-    iwae = float(np.mean(np.concatenate(iwaes)))
-    return {
-        "test_elbo": elbo,
-        "test_iwae": {"num_samples": int(iwae_samples), "value": iwae, "num_examples": int(n_iwae),
-                      "elbo_on_the_same_examples": float(np.mean(elbo_all[:n_iwae]))},
-        "test_bits_per_dim": _bits_per_dim(model, x_test, elbo_all),
-        "num_test_examples": int(n),
-    }
+    from keras_hvae.evaluation.protocol import score_preset_protocol
+
+    return score_preset_protocol(model, x_test, iwae_samples=iwae_samples, iwae_examples=iwae_limit,
+                                 elbo_examples=limit, seed=seed, batch_size=batch_size, chunk_size=chunk_size,
+                                 progress=progress)
 
 
 def train_and_save(
@@ -93,6 +67,7 @@ def train_and_save(
     extra_scores=None,
     metadata=None,
     verbose=1,
+    eval_seed=0,
 ):
     """Fits `model` (resumable), evaluates on the test split, writes a preset.
 
@@ -109,12 +84,17 @@ def train_and_save(
         callbacks: extra Keras callbacks.
         x_test: numpy test inputs for the scores (None: no scores).
         iwae_samples: k for the IWAE score.
-        eval_limit: evaluate on the first `eval_limit` test examples.
-        iwae_limit: compute the IWAE score on the first `iwae_limit` only.
+        eval_limit: the ELBO on `eval_limit` test examples drawn at random
+            (None: the whole split; see `evaluate_bounds`).
+        iwae_limit: the IWAE score on `iwae_limit` examples drawn uniformly
+            at random from the whole split (seeded with `eval_seed`).
         extra_scores: optional `(model) -> dict` of further test scores,
             merged into `metadata["scores"]`.
         metadata: extra preset metadata (dataset, split, recipe, paper).
-        verbose: Keras verbosity (1: progress bar).
+        verbose: Keras verbosity (1: progress bar; also labelled progress
+            lines of the final evaluation on stderr).
+        eval_seed: the seed of the evaluation protocol (recorded in the
+            scores with the numbers of examples and the standard errors).
 
     Returns:
         `(preset_dir, metadata)`. `metadata["precision"]` is the precision
@@ -173,7 +153,7 @@ def train_and_save(
                  "final_train_loss": history.get("loss", [None])[-1]})
     if x_test is not None:
         meta["scores"] = evaluate_bounds(model, x_test, iwae_samples=iwae_samples, limit=eval_limit,
-                                         iwae_limit=iwae_limit, progress=verbose > 0)
+                                         iwae_limit=iwae_limit, seed=eval_seed, progress=verbose > 0)
     if extra_scores is not None:
         meta.setdefault("scores", {}).update(extra_scores(model))
     preset_dir = out_dir / "preset"
