@@ -60,6 +60,7 @@ warmup_weight=kl_weight(training)) + extra_loss``; the logs are ``elbo``,
 family's ``metrics``.
 """
 
+import contextlib
 import math
 
 import keras
@@ -311,6 +312,26 @@ class HierarchicalVAE(PresetMixin, keras.Model):
 
     def train_step(self, *args):
         return self._backend_step("train", *args)
+
+    def make_train_function(self, force=False):
+        self._build_optimizer()
+        return super().make_train_function(force)
+
+    def _build_optimizer(self):
+        """Creates the optimizer's slot variables before the step is traced.
+
+        Without a distribution strategy, Keras' TensorFlow trainer leaves
+        them to the first trace: every slot is then created inside the
+        `tf.function` (with a lifted initialiser, a `tf.cond`, each) and the
+        step is traced twice, which took the paper BIVA's first step from
+        ~25 s to ~40 s. JAX and PyTorch build it before tracing already.
+        """
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is None or optimizer.built or not self.built:
+            return
+        strategy = getattr(self, "distribute_strategy", None)  # TensorFlow's trainer only
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            optimizer.build(self.trainable_variables)
 
     def test_step(self, *args):
         return self._backend_step("test", *args)

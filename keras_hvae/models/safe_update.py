@@ -9,11 +9,22 @@ state untouched) and counted.
 from keras import ops
 
 
-def all_finite(loss, grads):
-    """True when the loss and every gradient are finite (a scalar bool tensor)."""
-    checks = [ops.all(ops.isfinite(loss))]
-    checks += [ops.all(ops.isfinite(g)) for g in grads if g is not None]
-    return ops.all(ops.stack(checks))
+def update_is_finite(loss, norm):
+    """True when the loss and the gradients' global norm are finite.
+
+    The float32 global norm is finite exactly when every gradient is finite
+    and their squares do not overflow float32 (a norm above ~1.8e19): such an
+    update is skipped too, where the per-tensor check would apply it
+    unclipped. Two scalar checks instead of one per variable keep the traced
+    step small (BIVA has ~400 variables: ~800 ops fewer to trace and
+    optimise, and as many fewer kernel launches per step).
+
+    Example:
+    >>> import numpy as np
+    >>> bool(update_is_finite(np.float32(1.0), np.float32(np.inf)))
+    False
+    """
+    return ops.logical_and(ops.all(ops.isfinite(loss)), ops.isfinite(norm))
 
 
 def global_norm(grads):

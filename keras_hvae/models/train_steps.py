@@ -17,7 +17,7 @@ them:
 import keras
 from keras import ops
 
-from keras_hvae.models.safe_update import all_finite, clip_by_global_norm
+from keras_hvae.models.safe_update import clip_by_global_norm, update_is_finite
 
 
 def _objective_to_values(model, loss, logs, skipped):
@@ -47,8 +47,8 @@ def tf_train_step(model, data):
         dense = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g) for g, v in zip(grads, variables)]
         grads = replica_ctx.all_reduce(tf.distribute.ReduceOp.SUM, dense)
         loss = replica_ctx.all_reduce(tf.distribute.ReduceOp.MEAN, loss)
-    grads, _ = clip_by_global_norm(grads, model.clip_norm)
-    finite = all_finite(loss, grads)
+    grads, norm = clip_by_global_norm(grads, model.clip_norm)
+    finite = update_is_finite(loss, norm)
     optimizer = model.optimizer
 
     if num_replicas > 1 and replica_ctx is not None:
@@ -121,8 +121,8 @@ def jax_train_step(model, state, data):
     (loss, (logs, non_trainable)), grads = jax.value_and_grad(
         objective, has_aux=True
     )(trainable, non_trainable)
-    grads, _ = clip_by_global_norm(grads, model.clip_norm)
-    finite = all_finite(loss, grads)
+    grads, norm = clip_by_global_norm(grads, model.clip_norm)
+    finite = update_is_finite(loss, norm)
 
     def apply(operands):
         trainable, optimizer_variables = operands
@@ -159,8 +159,8 @@ def torch_train_step(model, data):
     loss.backward()
     variables = model.trainable_variables
     grads = [v.value.grad for v in variables]
-    grads, _ = clip_by_global_norm(grads, model.clip_norm)
-    finite = bool(ops.convert_to_numpy(all_finite(loss.detach(), grads)))
+    grads, norm = clip_by_global_norm(grads, model.clip_norm)
+    finite = bool(ops.convert_to_numpy(update_is_finite(loss.detach(), norm)))
     if finite:
         with torch.no_grad():
             model.optimizer.apply(grads, variables)
