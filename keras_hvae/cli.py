@@ -5,6 +5,7 @@ Run `keras-hvae COMMAND --help` for the options of each command.
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -15,8 +16,75 @@ from keras_hvae.utils.precision import (ALIASES, DEFAULT_EVALUATION_PRECISION, D
 from keras_hvae.version import __version__
 
 
-#: Commands that never build a model (they must stay fast and keras-free).
-_LIGHT_COMMANDS = ("presets", "recipes", "version")
+#: Commands that never import Keras. (`presets` and `recipes` are not among
+#: them: listing what the families register imports the families, and Keras
+#: with its backend, whose C++ log block `_import_backend_quietly` silences.)
+_LIGHT_COMMANDS = ("version",)
+
+#: Width `presets` and `recipes` fit their lines in (a 100-column terminal).
+LINE_WIDTH = 100
+
+
+# ------------------------------------------------- option values (type=)
+# Shared by every command: a bad value is one line on stderr,
+# "keras-hvae COMMAND: error: argument --OPTION: expected ..., got ...",
+# and exit status 2 (see `_Parser.error`).
+def _whole_number(text):
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    return int(value)
+
+
+def positive_int(text):
+    """An option value that must be a whole number >= 1 (counts: --num, --epochs, --limit, ...)."""
+    value = _whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number (>= 1), got {text!r}")
+    return value
+
+
+def non_negative_int(text):
+    """An option value that must be a whole number >= 0 (seeds, --k)."""
+    value = _whole_number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def positive_float(text):
+    """An option value that must be a finite number > 0 (--temperature)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def existing_path(text):
+    """An option value that must name an existing file or directory (--data):
+    a path that does not exist is an error, never a silent fall-back to the cache."""
+    if not text or not Path(text).expanduser().exists():
+        raise argparse.ArgumentTypeError(f"expected an existing file or directory, got {text!r} (no such path)")
+    return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors are one line on stderr (no usage
+    block): "keras-hvae COMMAND: error: argument --num: expected ...", exit 2."""
+
+    def error(self, message):
+        message = " ".join(str(message).split())
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _import_backend_quietly():
@@ -77,10 +145,39 @@ def _fmt(v):
 
 
 # ---------------------------------------------------------------- commands
+def _fit_columns(rows, headers, width=LINE_WIDTH, keep=(0,)):
+    """`(rows, headers)` with cells cut (ending in "…") so that the table
+    `_print_table` prints is at most `width` characters wide; the widest
+    column not in `keep` is narrowed first."""
+    table = [list(map(str, headers))] + [list(map(str, r)) for r in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(headers))]
+    while sum(widths) + 2 * (len(widths) - 1) > width:
+        candidates = [i for i in range(len(widths)) if i not in keep and widths[i] > 4]
+        if not candidates:
+            break
+        widths[max(candidates, key=lambda i: widths[i])] -= 1
+    cut = [[c if len(c) <= w else c[:w - 1] + "…" for c, w in zip(r, widths)] for r in table]
+    return cut[1:], cut[0]
+
+
+def _short_dataset(name):
+    """A dataset name without its parenthesised details ("Debian fortunes (...)" -> "Debian fortunes")."""
+    return str(name).split(" (")[0]
+
+
+def _millions(n):
+    return f"{n / 1e6:.2f}M" if isinstance(n, (int, float)) else str(n)
+
+
 def cmd_presets(args):
     from keras_hvae.utils.presets import shipped_presets
 
     presets = shipped_presets()
+    if args.name is not None:
+        if args.name not in presets:
+            raise ValueError(f"no shipped preset {args.name!r}; shipped: {', '.join(sorted(presets)) or '(none)'}.")
+        print(json.dumps(presets[args.name], indent=2, sort_keys=True))
+        return 0
     if args.json:
         print(json.dumps(presets, indent=2, sort_keys=True))
         return 0
@@ -91,9 +188,13 @@ def cmd_presets(args):
     for name, meta in presets.items():
         scores = meta.get("scores", {})
         iwae = scores.get("test_iwae", {})
-        rows.append((name, meta.get("class_name", "?"), meta.get("dataset", "?"), meta.get("parameters", "?"),
-                     _fmt(scores.get("test_elbo")), f"{_fmt(iwae.get('value'))} (k={iwae.get('num_samples', '-')})"))
-    _print_table(rows, ("preset", "class", "dataset", "params", "test ELBO (nats)", "test IWAE (nats)"))
+        rows.append((name, meta.get("class_name", "?"), _short_dataset(meta.get("dataset", "?")),
+                     _millions(meta.get("parameters", "?")), _fmt(scores.get("test_elbo")),
+                     f"{_fmt(iwae.get('value'))} (k={iwae.get('num_samples', '-')})"))
+    rows, headers = _fit_columns(rows, ("preset", "class", "dataset", "params", "ELBO", "IWAE"))
+    _print_table(rows, headers)
+    print("ELBO, IWAE: test bounds in nats per example (per sentence for text) as recorded in metadata.json;")
+    print("details: `keras-hvae presets NAME` or `keras-hvae presets --json`")
     return 0
 
 
@@ -208,8 +309,11 @@ def cmd_train(args):
 def cmd_recipes(args):
     from keras_hvae.utils import registry
 
+    import textwrap
+
     for name, r in registry.recipes().items():
-        print(f"{name}: {r.get('metadata', {}).get('description', '')}")
+        text = f"{name}: {r.get('metadata', {}).get('description', '')}"
+        print(textwrap.fill(text, width=LINE_WIDTH, subsequent_indent="    ", break_on_hyphens=False))
     return 0
 
 
@@ -220,15 +324,97 @@ def cmd_export(args):
     return 0
 
 
+def _anomaly_inputs(dataset, path, limit, seed):
+    """`(x, indices)`: `limit` examples drawn uniformly at random (seeded)
+    from the whole test split of `dataset` at `path`, or from a `.npy`
+    array of model inputs; `indices` are their positions in the split."""
+    import numpy as np
+
+    from keras_hvae.datasets.registry import test_inputs
+    from keras_hvae.evaluation.protocol import random_subset
+
+    if path is not None and str(path).endswith(".npy"):
+        x = np.load(path, allow_pickle=False)
+    else:
+        if dataset is None:
+            raise ValueError("no dataset name: pass --dataset/--ood-dataset (the preset records none).")
+        x = test_inputs(dataset, path=path)
+    if len(x) == 0:
+        raise ValueError(f"{path or dataset} holds no examples.")
+    idx = random_subset(len(x), limit, seed)
+    return x[idx], idx
+
+
+def _write_anomaly_csv(path, ks, sets):
+    """One row per example: its set, its index in that set's split and L^{>k} for every k."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["set", "index"] + [f"L>{k}" for k in ks])
+        for name, idx, scores in sets:
+            for row, i in enumerate(idx):
+                writer.writerow([name, int(i)] + [f"{float(scores[k][row]):.6g}" for k in ks])
+
+
 def cmd_anomaly(args):
     import numpy as np
 
-    model, x = _load_with_inputs(args, "anomaly_score", args.limit)
-    if model is None:
-        return 2
-    scores = model.anomaly_score(x, args.k, num_samples=args.num_samples)
-    print(json.dumps({"k": args.k, "mean": float(np.mean(scores)), "std": float(np.std(scores)),
-                      "num_examples": int(len(scores))}, indent=2))
+    from keras_hvae.evaluation.anomaly import anomaly_scores, detection_metrics, plot_anomaly_histograms
+
+    ood = args.ood_data is not None or args.ood_dataset is not None
+    if args.out is not None and not ood:
+        raise ValueError("--out draws in- against out-of-distribution histograms: it needs --ood-data or "
+                         "--ood-dataset.")
+    model = _load(args.preset, args.precision)
+    if not hasattr(model, "anomaly_score"):
+        raise ValueError(f"{type(model).__name__} has no anomaly_score (L^{{>k}}): use a BIVA preset "
+                         f"(e.g. biva_binarized_mnist).")
+    layers = int(getattr(model, "num_layers", len(getattr(model, "latent_layer_names", ())) or 0))
+    ks = list(args.k) if args.k else ([2] if not ood else list(range(layers)))
+    bad = [k for k in ks if k >= layers]
+    if bad:
+        raise ValueError(f"--k must be a whole number with 0 <= k < {layers} (the preset's number of latent "
+                         f"layers), got {bad[0]}.")
+    ks = list(dict.fromkeys(ks))  # in order, once each
+    dataset = args.dataset or model.preset_metadata.get("dataset")
+    x_in, idx_in = _anomaly_inputs(dataset, args.data, args.limit, args.seed)
+    progress = not args.quiet
+    s_in = anomaly_scores(model, x_in, ks, num_samples=args.num_samples, seed=args.seed, progress=progress,
+                          label="in-distribution" if ood else "")
+    sets = [("in", idx_in, s_in)]
+    if not ood:
+        out = [{"k": k, "mean": float(np.mean(s_in[k])), "std": float(np.std(s_in[k])),
+                "num_examples": int(len(s_in[k])), "seed": args.seed} for k in ks]
+        print(json.dumps(out[0] if len(out) == 1 else out, indent=2))
+    else:
+        ood_dataset = args.ood_dataset or dataset
+        x_out, idx_out = _anomaly_inputs(ood_dataset, args.ood_data, args.limit, args.seed)
+        s_out = anomaly_scores(model, x_out, ks, num_samples=args.num_samples, seed=args.seed + 10**6,
+                               progress=progress, label="out-of-distribution")
+        sets.append(("out", idx_out, s_out))
+        in_name = args.data or dataset
+        out_name = args.ood_data or ood_dataset
+        print(f"{args.preset}: in-distribution {in_name} ({len(x_in)} examples), out-of-distribution "
+              f"{out_name} ({len(x_out)} examples)")
+        print(f"examples drawn uniformly at random from each split (seed {args.seed}); S={args.num_samples} "
+              f"importance samples; positive = out-of-distribution, flagged when its bound is low")
+        print()
+        rows = []
+        for k in ks:
+            m = detection_metrics(s_in[k], s_out[k])
+            rows.append((f"L^{{>{k}}}" + (" (ELBO)" if k == 0 else ""), f"{m['auroc']:.4f}", f"{m['auprc']:.4f}",
+                         f"{m['fpr80']:.4f}", f"{np.mean(s_in[k]):.2f}", f"{np.mean(s_out[k]):.2f}"))
+        _print_table(rows, ("score", "AUROC", "AUPRC", "FPR80", "mean in (nats)", "mean out (nats)"))
+        if args.out is not None:
+            plot_anomaly_histograms({k: s_in[k] for k in ks}, {k: s_out[k] for k in ks}, args.out,
+                                    title=f"{Path(str(args.preset)).name}: L^{{>k}} of {Path(str(in_name)).name} (in) "
+                                          f"and {Path(str(out_name)).name} (out)")
+            print(f"wrote {args.out}")
+    if args.csv is not None:
+        _write_anomaly_csv(args.csv, ks, sets)
+        print(f"wrote {args.csv} ({sum(len(i) for _, i, _ in sets)} examples)", file=sys.stderr if not ood
+              else sys.stdout)
     return 0
 
 
@@ -343,7 +529,7 @@ def _add_precision(parser, what, default=DEFAULT_EVALUATION_PRECISION, default_t
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="keras-hvae",
         description="Deep hierarchical VAEs in Keras 3: BIVA, LVAE, Matryoshka Networks, BIVA+LSTM.",
     )
@@ -352,15 +538,20 @@ def build_parser():
     sub.add_parser = _with_defaults(sub.add_parser)
 
     p = sub.add_parser("presets", help="list the shipped presets and their measured scores")
+    p.add_argument("name", nargs="?", default=None,
+                   help="one preset: print its whole metadata.json (default: a table of all, fitting "
+                        f"{LINE_WIDTH} columns)")
     p.add_argument("--json", action="store_true", help="print the full metadata as JSON")
     p.set_defaults(func=cmd_presets)
 
     p = sub.add_parser("sample", help="write a grid of samples from a preset as PNG")
     p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")
-    p.add_argument("--num", type=int, default=64, help="number of samples")
+    p.add_argument("--num", type=positive_int, default=64, help="number of samples (>= 1)")
     p.add_argument("--out", default="samples.png", help="PNG file to write")
-    p.add_argument("--temperature", type=float, default=1.0, help="scales the prior standard deviations")
-    p.add_argument("--seed", type=int, default=None, help="seed of the draws (default: a fresh stream from the model's seed)")
+    p.add_argument("--temperature", type=positive_float, default=1.0,
+                   help="scales the prior standard deviations (a finite number > 0)")
+    p.add_argument("--seed", type=non_negative_int, default=None,
+                   help="seed of the draws, >= 0 (default: a fresh stream from the model's seed)")
     p.add_argument("--mean", action="store_true", help="show the mean of p(x|z) instead of a draw")
     _add_precision(p, "precision the preset is loaded and sampled in")
     p.set_defaults(func=cmd_sample)
@@ -397,9 +588,13 @@ def build_parser():
     p.add_argument("--config", help="a JSON training config (model, dataset, schedule) instead of a recipe (default: none)")
     p.add_argument("--out", default="runs/run", help="run directory")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (default: the recipe's)")
-    p.add_argument("--eval-limit", type=int, default=None, help="score only N test examples (default: the recipe's)")
-    p.add_argument("--iwae-samples", type=int, default=None, help="k of the IWAE score (default: the recipe's)")
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help="override the recipe's epochs, >= 1 (default: the recipe's)")
+    p.add_argument("--eval-limit", type=positive_int, default=None,
+                   help="score the ELBO on N test examples drawn uniformly at random from the whole split "
+                        "(seed 0), >= 1 (default: the recipe's; none: the whole split)")
+    p.add_argument("--iwae-samples", type=positive_int, default=None,
+                   help="k of the IWAE score, >= 1 (default: the recipe's)")
     _add_precision(p, "precision the model trains in", default=None,
                    default_text=f"with --resume the resumed run's, else the recipe's or config's "
                                 f"'precision', else {DEFAULT_TRAINING_PRECISION}")
@@ -414,23 +609,49 @@ def build_parser():
     _add_precision(p, "precision the exported endpoints compute in")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("anomaly", help="L^{>k} anomaly scores (BIVA) on a dataset")
+    p = sub.add_parser("anomaly", help="L^{>k} anomaly scores (BIVA); AUROC against an out-of-distribution set",
+                       description="Scores held-out data with BIVA's bound L^{>k} (k bottom levels drawn from the "
+                                   "prior; k = 0 is the ELBO). With an out-of-distribution set (--ood-data or "
+                                   "--ood-dataset) it prints AUROC, AUPRC and FPR at 80% TPR for every k "
+                                   "(out-of-distribution = positive, low bound = anomalous), and writes the "
+                                   "per-example scores (--csv) and their histograms (--out). Without one it prints "
+                                   "the mean and spread of L^{>k} on the in-distribution set as JSON.")
     p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")
-    p.add_argument("--k", type=int, default=2, help="levels drawn from the prior (L^{>k})")
-    p.add_argument("--num-samples", type=int, default=1, help="importance samples per example")
-    p.add_argument("--data", default=None, help="dataset file or directory (default: the cache)")
-    p.add_argument("--dataset", default=None, help="dataset name (default: the preset's)")
-    p.add_argument("--limit", type=int, default=500, help="examples to score")
+    p.add_argument("--k", type=non_negative_int, nargs="+", default=None,
+                   help="levels drawn from the prior (L^{>k}), 0 <= k < the number of latent layers; one or more "
+                        "(default: 2 without an out-of-distribution set, every k with one)")
+    p.add_argument("--num-samples", type=positive_int, default=1, help="importance samples per example (>= 1)")
+    p.add_argument("--data", type=existing_path, default=None,
+                   help="in-distribution data: a dataset file or directory, or a .npy array of model inputs "
+                        "(default: the cache)")
+    p.add_argument("--dataset", default=None, help="in-distribution dataset name (default: the preset's)")
+    p.add_argument("--ood-data", type=existing_path, default=None,
+                   help="out-of-distribution data: a dataset file or directory (read as --ood-dataset), or a .npy "
+                        "array of model inputs (default: none)")
+    p.add_argument("--ood-dataset", default=None,
+                   help="out-of-distribution dataset name (default: the in-distribution dataset's, when "
+                        "--ood-data is given; none otherwise)")
+    p.add_argument("--limit", type=positive_int, default=500,
+                   help="examples scored from each set, drawn uniformly at random from its whole test split "
+                        "(seeded by --seed)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the random examples and of the Monte-Carlo samples (>= 0)")
+    p.add_argument("--csv", default=None, help="write the per-example scores (one column per k) to this CSV file "
+                                               "(default: none)")
+    p.add_argument("--out", default=None, help="write the histograms of the scores of both sets, one panel per "
+                                               "k, to this PNG; needs an out-of-distribution set (default: none)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     _add_precision(p, "precision the preset is loaded and scored in")
     p.set_defaults(func=cmd_anomaly)
 
     p = sub.add_parser("inpaint", help="inpaint occluded test images (conditional MatNet)")
     p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")
-    p.add_argument("--num", type=int, default=8, help="test images to inpaint")
+    p.add_argument("--num", type=positive_int, default=8, help="test images to inpaint (>= 1)")
     p.add_argument("--out", default="inpaint.png", help="PNG file to write")
-    p.add_argument("--data", default=None, help="dataset file or directory (default: the cache)")
+    p.add_argument("--data", type=existing_path, default=None,
+                   help="dataset file or directory (default: the cache)")
     p.add_argument("--dataset", default=None, help="dataset name (default: the preset's)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the masks")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the masks (>= 0)")
     _add_precision(p, "precision the preset is loaded and run in")
     p.set_defaults(func=cmd_inpaint)
 
@@ -456,7 +677,10 @@ def build_parser():
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a bad option value (one line, status 2)
+        return e.code
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -1,10 +1,14 @@
-"""Anomaly detection with likelihood bounds: AUROC and score histograms.
+"""Anomaly detection with likelihood bounds: AUROC, AUPRC, FPR80 and score histograms.
 
 The models score how *typical* an input is (a bound on log p(x), higher =
 more typical); an anomaly detector flags low scores. `auroc` is the
 probability that a random out-of-distribution example gets a lower score
 than a random in-distribution one (ties count one half), computed with the
-Mann-Whitney rank formula.
+Mann-Whitney rank formula. `auprc` (average precision) and `fpr_at_tpr`
+(e.g. FPR80, the false-positive rate at 80% true-positive rate) take the
+out-of-distribution examples as the positive class and flag an example when
+its score is at or below a threshold, as in Havtorn et al. (ICML 2021).
+`detection_metrics` gives all three.
 """
 
 import numpy as np
@@ -42,18 +46,89 @@ def auroc(scores_in, scores_out):
     >>> auroc([3.0, 4.0], [1.0, 2.0])
     1.0
     """
-    s_in = np.asarray(scores_in, "float64").ravel()
-    s_out = np.asarray(scores_out, "float64").ravel()
-    if s_in.size == 0 or s_out.size == 0:
-        raise ValueError("auroc needs at least one in- and one out-of-distribution score.")
-    if not (np.all(np.isfinite(s_in)) and np.all(np.isfinite(s_out))):
-        raise ValueError("auroc expects finite scores.")
+    s_in, s_out = _checked_pair(scores_in, scores_out, "auroc")
     # Anomaly scores are the negated bounds: rank them jointly.
     ranks = _average_ranks(np.concatenate([-s_in, -s_out]))
     n_in, n_out = s_in.size, s_out.size
     rank_sum_out = ranks[n_in:].sum()
     u = rank_sum_out - n_out * (n_out + 1) / 2.0
     return float(u / (n_in * n_out))
+
+
+def _checked_pair(scores_in, scores_out, what):
+    s_in = np.asarray(scores_in, "float64").ravel()
+    s_out = np.asarray(scores_out, "float64").ravel()
+    if s_in.size == 0 or s_out.size == 0:
+        raise ValueError(f"{what} needs at least one in- and one out-of-distribution score.")
+    if not (np.all(np.isfinite(s_in)) and np.all(np.isfinite(s_out))):
+        raise ValueError(f"{what} expects finite scores.")
+    return s_in, s_out
+
+
+def _operating_points(s_in, s_out):
+    """`(tpr, fpr, precision)` at every distinct threshold t, from the most
+    anomalous (lowest) score up: an example is flagged when its score <= t;
+    positive = out-of-distribution."""
+    thresholds = np.unique(np.concatenate([s_in, s_out]))  # ascending: flagged sets grow
+    flagged_out = np.searchsorted(np.sort(s_out), thresholds, side="right").astype("float64")
+    flagged_in = np.searchsorted(np.sort(s_in), thresholds, side="right").astype("float64")
+    tpr = flagged_out / s_out.size
+    fpr = flagged_in / s_in.size
+    precision = flagged_out / (flagged_out + flagged_in)
+    return tpr, fpr, precision
+
+
+def auprc(scores_in, scores_out):
+    """Area under the precision-recall curve (average precision) of
+    "low score = anomaly", out-of-distribution examples being the positives.
+
+    Average precision: the sum over thresholds of (recall gained) x
+    (precision there), thresholds at every distinct score (ties flagged
+    together), as scikit-learn's `average_precision_score` computes it.
+    A random detector scores about the fraction of positives,
+    `n_out / (n_in + n_out)`; a perfect one 1.
+
+    Example:
+    >>> auprc([3.0, 4.0], [1.0, 2.0])
+    1.0
+    """
+    s_in, s_out = _checked_pair(scores_in, scores_out, "auprc")
+    tpr, _, precision = _operating_points(s_in, s_out)
+    recall_gain = np.diff(np.concatenate([[0.0], tpr]))
+    return float(np.sum(recall_gain * precision))
+
+
+def fpr_at_tpr(scores_in, scores_out, tpr=0.8):
+    """False-positive rate at a true-positive rate of (at least) `tpr`
+    (FPR80 for the default), out-of-distribution examples being the
+    positives and low scores flagged.
+
+    The fraction of in-distribution examples flagged by the strictest
+    threshold that flags at least `tpr` of the out-of-distribution ones
+    (lower is better; 0 for a perfect detector).
+
+    Example:
+    >>> fpr_at_tpr([3.0, 4.0, 0.5], [1.0, 2.0])
+    0.3333333333333333
+    """
+    s_in, s_out = _checked_pair(scores_in, scores_out, "fpr_at_tpr")
+    if not 0.0 < float(tpr) <= 1.0:
+        raise ValueError(f"tpr must be in (0, 1], got {tpr}.")
+    rates, fpr, _ = _operating_points(s_in, s_out)
+    reached = rates >= float(tpr) - 1e-12
+    return float(fpr[np.argmax(reached)])  # the first (strictest) threshold reaching it
+
+
+def detection_metrics(scores_in, scores_out):
+    """`{"auroc", "auprc", "fpr80"}` of "low score = anomaly" (see `auroc`,
+    `auprc`, `fpr_at_tpr`).
+
+    Example:
+    >>> detection_metrics([3.0, 4.0], [1.0, 2.0])
+    {'auroc': 1.0, 'auprc': 1.0, 'fpr80': 0.0}
+    """
+    return {"auroc": auroc(scores_in, scores_out), "auprc": auprc(scores_in, scores_out),
+            "fpr80": fpr_at_tpr(scores_in, scores_out, 0.8)}
 
 
 def _batched_scores(model, x, k, num_samples, batch_size, seed, bar=None):
@@ -97,7 +172,7 @@ def anomaly_scores(model, x, ks, num_samples=1, batch_size=64, seed=None, progre
 
 
 def anomaly_auroc(model, x_in, x_out, ks, num_samples=1, batch_size=64, seed=None, return_scores=False,
-                  progress=False):
+                  progress=False, metrics=False):
     """AUROC of detecting `x_out` against `x_in` with the bound L^{>k}.
 
     Args:
@@ -110,9 +185,12 @@ def anomaly_auroc(model, x_in, x_out, ks, num_samples=1, batch_size=64, seed=Non
         seed: int seed for reproducible scores (None: the model's stream).
         return_scores: also return `{k: (scores_in, scores_out)}`.
         progress: labelled progress lines on stderr (see `anomaly_scores`).
+        metrics: give `{k: detection_metrics(...)}` (AUROC, AUPRC, FPR80)
+            instead of `{k: auroc}`.
 
     Returns:
-        `{k: auroc}` (and the scores when `return_scores`).
+        `{k: auroc}` (`{k: {"auroc", "auprc", "fpr80"}}` with `metrics`),
+        and the scores when `return_scores`.
 
     Example:
     >>> result = anomaly_auroc(model, x_test_mnist, x_test_noise, ks=[0, 2, 4])  # a BIVA with >= 4 layers
@@ -122,7 +200,8 @@ def anomaly_auroc(model, x_in, x_out, ks, num_samples=1, batch_size=64, seed=Non
     s_in = anomaly_scores(model, x_in, ks, num_samples, batch_size, seed, progress=progress, label="in-distribution")
     s_out = anomaly_scores(model, x_out, ks, num_samples, batch_size, None if seed is None else int(seed) + 10**6,
                            progress=progress, label="out-of-distribution")
-    result = {k: auroc(s_in[k], s_out[k]) for k in s_in}
+    measure = detection_metrics if metrics else auroc
+    result = {k: measure(s_in[k], s_out[k]) for k in s_in}
     if return_scores:
         return result, {k: (s_in[k], s_out[k]) for k in s_in}
     return result

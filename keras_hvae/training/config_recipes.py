@@ -15,7 +15,7 @@ for every recipe. The shipped presets' recipes (each family's
       "epochs": 4,
       "optimizer": {"class_name": "Adamax", "config": {"learning_rate": 0.002}},
       "iwae_samples": 1000,
-      "iwae_limit": 100
+      "iwae_limit": 1000
     }
 
 `model` takes `class` (a public name of `keras_hvae.applications`) and one
@@ -27,6 +27,10 @@ dataset). `dataset` names a data source of
 `time_limit_s` stops training at the end of the epoch that would overrun
 it; `free_bits_plateau` lowers the free-bits budget of a text model when
 the validation loss plateaus (`ReduceFreeBitsOnPlateau` arguments).
+`eval_limit` (None: the whole test split) and `iwae_limit` (1,000) are
+numbers of test examples drawn uniformly at random from the whole split
+(seed 0) by the evaluation protocol
+(`keras_hvae.evaluation.protocol.score_preset_protocol`), never the first N.
 `precision` (`"float32"` or `"bfloat16"`, Keras' `mixed_bfloat16` policy;
 default `keras_hvae.utils.precision.DEFAULT_TRAINING_PRECISION`) is the
 precision the model trains in (`keras-hvae train --precision` overrides it).
@@ -49,7 +53,7 @@ OPTIONAL = {
     "validation_limit": 2000,
     "iwae_samples": 1000,
     "eval_limit": None,
-    "iwae_limit": 100,
+    "iwae_limit": 1000,  # the protocol: IWAE on 1,000 test examples drawn at random (docs/presets.md)
     "seed": 0,
     "dataset_options": {},
     "time_limit_s": None,

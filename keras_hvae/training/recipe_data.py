@@ -28,7 +28,12 @@ class DataSource:
     Args:
         name: the dataset name recorded in preset metadata.
         validation_limit: validation examples logged during training.
-        eval_limit: test examples scored (None: the whole split).
+        eval_limit: test examples scored, drawn uniformly at random from the
+            whole split by the evaluation protocol (seed 0,
+            `keras_hvae.evaluation.protocol.random_subset`); None: the whole
+            split. `test()` always returns the whole split: the draw is the
+            protocol's (`score_preset_protocol(..., elbo_examples=eval_limit)`),
+            never "the first N".
     """
 
     metadata = {}
@@ -47,10 +52,20 @@ class DataSource:
         return None
 
     def test(self):
-        """Held-out test inputs (numpy)."""
+        """The whole held-out test split (numpy); subsets are the protocol's random draws."""
         from keras_hvae.datasets.registry import test_inputs
 
-        return test_inputs(self.name, limit=self.eval_limit)
+        return test_inputs(self.name)
+
+    def eval_indices(self, n_total, seed=0):
+        """Indices of the test examples scored: all of them, or `eval_limit`
+        drawn uniformly at random (`random_subset(n_total, eval_limit, seed)`,
+        the examples the protocol's ELBO covers)."""
+        from keras_hvae.evaluation.protocol import random_subset
+
+        if not self.eval_limit:
+            return np.arange(int(n_total), dtype="int64")
+        return random_subset(n_total, self.eval_limit, seed)
 
     def model_arguments(self):
         """Constructor arguments that come from the data (e.g. a vocabulary)."""
@@ -108,9 +123,10 @@ class BinarizedMNIST(ImageSource):
                                limit=self.validation_limit, shuffle=False)
 
     def test(self):
+        """The 10,000 test digits (the whole split), binarised once with `EVAL_BINARIZATION_SEED`."""
         from keras_hvae.datasets.registry import test_inputs
 
-        return test_inputs("binarized_mnist", seed=EVAL_BINARIZATION_SEED, limit=self.eval_limit)
+        return test_inputs("binarized_mnist", seed=EVAL_BINARIZATION_SEED)
 
 
 class MNISTWithFewLabels(BinarizedMNIST):
@@ -162,8 +178,10 @@ class MNISTWithFewLabels(BinarizedMNIST):
         return None
 
     def extra_scores(self, model):
-        """Test error of q(y|x) on the test digits, and of the same classifier
-        architecture trained on the labelled digits alone (the baseline)."""
+        """Test error of q(y|x) on the test digits (the whole split, or the
+        `eval_limit` digits the protocol draws at random, seed 0), and of the
+        same classifier architecture trained on the labelled digits alone
+        (the baseline)."""
         import keras
         import tensorflow as tf
 
@@ -171,7 +189,9 @@ class MNISTWithFewLabels(BinarizedMNIST):
         from keras_hvae.layers import initialize_weight_norm
 
         splits = load_mnist()
-        x_test, y_test = self.test(), splits["test"][1][: self.eval_limit]
+        x_test, y_test = self.test(), splits["test"][1]
+        idx = self.eval_indices(len(x_test))
+        x_test, y_test = x_test[idx], y_test[idx]
         error = float(np.mean(model.classify(x_test) != y_test))
         x, y = splits["train"]
         idx = self.labelled_indices(y)
@@ -211,8 +231,9 @@ class FortuneSentences(DataSource):
         self.metadata = {
             "dataset": "Debian fortunes (keras_hvae.datasets.fortune_sentences, seed 0, 80/10/10 split)",
             "split": "train: 80% of the sentences (vocabulary built on it); validation: 10%, drives the "
-                     "free-bits schedule; scores: the 10% test split (test_elbo / test_iwae on its first "
-                     f"{self.eval_limit or 'all'} sentences, text_scores on all of it)",
+                     "free-bits schedule; scores: the 10% test split (test_elbo / test_iwae on "
+                     + (f"{self.eval_limit} sentences drawn uniformly at random from it, seed 0"
+                        if self.eval_limit else "all of it") + ", text_scores on all of it)",
             "tokenization": dict(self.corpus),
         }
 
@@ -237,8 +258,8 @@ class FortuneSentences(DataSource):
         return text_dataset(self.data()["validation"], 500, shuffle=False, length_multiple=self.length_multiple)
 
     def test(self):
-        test = self.data()["test"]
-        return test[: self.eval_limit] if self.eval_limit else test
+        """The whole test split (sentences); subsets are the protocol's random draws."""
+        return self.data()["test"]
 
     def model_arguments(self):
         return {"vocabulary": self.data()["vocabulary"], "max_length": self.corpus["max_length"]}

@@ -10,6 +10,7 @@ evaluation settings). `applications/<name>.py` scripts and
 
 import dataclasses
 import json
+import numbers
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -118,7 +119,9 @@ def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=No
         name_or_recipe: a registered name or a `Recipe`.
         out_dir: run directory (checkpoint, history, preset).
         resume: continue an interrupted run.
-        epochs, eval_limit, iwae_samples: overrides (for quick runs).
+        epochs, eval_limit, iwae_samples: overrides (for quick runs), positive
+            whole numbers; None: the recipe's. `eval_limit` examples are drawn
+            uniformly at random from the whole test split (the protocol).
         verbose: Keras verbosity.
         precision: `"float32"` or `"bfloat16"`; None: the resumed run's
             precision when resuming, else the recipe's (see
@@ -127,6 +130,10 @@ def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=No
     from keras_hvae.training.train_and_save import train_and_save
     from keras_hvae.utils.precision import precision_scope
 
+    for option, value in (("epochs", epochs), ("eval_limit", eval_limit), ("iwae_samples", iwae_samples)):
+        # None means "the recipe's"; 0 or less is an error, never a silent fall-back to the recipe's value
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+            raise ValueError(f"{option} must be a positive whole number or None (the recipe's), got {value!r}.")
     recipe = name_or_recipe if isinstance(name_or_recipe, Recipe) else get_recipe(name_or_recipe)
     precision = training_precision(recipe, out_dir, resume=resume, precision=precision)
     with precision_scope(precision):
@@ -143,13 +150,13 @@ def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=No
         model,
         recipe.train_data(),
         out_dir,
-        epochs=epochs or recipe.epochs,
+        epochs=recipe.epochs if epochs is None else epochs,
         validation_data=recipe.validation_data() if recipe.validation_data else None,
         steps_per_epoch=recipe.steps_per_epoch,
         resume=resume,
         callbacks=recipe.callbacks() if recipe.callbacks else (),
         x_test=recipe.test_data(),
-        iwae_samples=iwae_samples or recipe.iwae_samples,
+        iwae_samples=recipe.iwae_samples if iwae_samples is None else iwae_samples,
         eval_limit=eval_limit if eval_limit is not None else recipe.eval_limit,
         iwae_limit=recipe.iwae_limit,
         eval_seed=recipe.eval_seed,

@@ -48,13 +48,20 @@ def _fortunes_recipe(architecture, eval_limit=200):
         "steps_per_epoch": 100,
         "time_limit_s": 3300,
         "optimizer": {"class_name": "Adamax", "config": {"learning_rate": 2e-3}},
+        # Deliberately below the image protocol (IWAE k = 1,000 on 1,000 examples): every importance
+        # sample reruns the LSTM decoder over the whole sentence, so the end-of-training bounds stay within
+        # minutes of the recipe's one-hour budget with k = 100 on `eval_limit` (200) test sentences drawn
+        # uniformly at random from the whole split (seed 0; the IWAE on all of them). The whole split is
+        # scored by `text_scores` (Table 7's columns).
         "iwae_samples": 100,
         "eval_limit": eval_limit,
         "iwae_limit": None,
         "metadata": {
             "description": f"{cls_name} ({architecture}) on Debian fortunes",
             "paper": "Maaloe et al. 2019, BIVA, Appendix D / Table 7",
-            "notes": "test_elbo / test_iwae are nats per sentence; text_scores hold Table 7's columns "
+            "notes": "test_elbo / test_iwae are nats per sentence, IWAE k = 100 on 200 test sentences drawn "
+                     "at random (seed 0): fewer than the image protocol's 1,000 x 1,000 because each importance "
+                     "sample reruns the LSTM decoder; text_scores hold Table 7's columns "
                      "(nll bound, kl, perplexity per word incl. EOS) on the whole test split.",
         },
     }
