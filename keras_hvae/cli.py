@@ -208,17 +208,6 @@ def cmd_sample(args):
     return 0
 
 
-def _check_protocol_args(args):
-    """One-line errors (exit status 2) for counts that cannot be drawn."""
-    for option, value in (("--limit", args.limit), ("--iwae-limit", args.iwae_limit),
-                          ("--iwae-samples", args.iwae_samples)):
-        if value is not None and value <= 0:
-            raise ValueError(f"{option} must be a positive number of {'samples' if 'samples' in option else 'examples'}"
-                             f", got {value}.")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}.")
-
-
 def _protocol_line(scores):
     """The protocol in words, e.g. for `evaluate`'s table."""
     p, iwae = scores["protocol"], scores["test_iwae"]
@@ -239,7 +228,6 @@ def cmd_evaluate(args):
     from keras_hvae.datasets.registry import test_inputs
     from keras_hvae.evaluation.protocol import score_preset_protocol
 
-    _check_protocol_args(args)
     model = _load(args.preset, args.precision)
     dataset = args.dataset or model.preset_metadata.get("dataset")
     if args.download and args.data is None and "mnist" in str(dataset):
@@ -444,7 +432,6 @@ def cmd_demo(args):
     from keras_hvae.evaluation.protocol import random_subset, score_preset_protocol
     from keras_hvae.evaluation.plots import save_image_grid, save_kl_bars, save_reconstructions
 
-    _check_protocol_args(args)
     presets = shipped_presets()
     names = args.preset or [n for n, m in presets.items() if m.get("dataset") == "binarized_mnist"]
     if not names:
@@ -562,20 +549,20 @@ def build_parser():
                                    "examples drawn uniformly at random from the whole split (seeded by --seed), "
                                    "means with their standard errors.")
     p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")
-    p.add_argument("--data", default=None, help="dataset file or directory (default: the cache)")
+    p.add_argument("--data", type=existing_path, default=None, help="dataset file or directory (default: the cache)")
     p.add_argument("--dataset", default=None, help="dataset name (default: the preset's)")
     p.add_argument("--split", default="test", choices=("test", "validation"), help="held-out split")
-    p.add_argument("--iwae-samples", type=int, default=1000, help="k, importance samples per example")
-    p.add_argument("--iwae-limit", type=int, default=1000,
+    p.add_argument("--iwae-samples", type=positive_int, default=1000, help="k, importance samples per example")
+    p.add_argument("--iwae-limit", type=positive_int, default=1000,
                    help="score the IWAE bound on N examples drawn uniformly at random from the whole split "
                         "(seeded by --seed; never the first N)")
-    p.add_argument("--limit", type=int, default=None,
+    p.add_argument("--limit", type=positive_int, default=None,
                    help="score the ELBO on N examples drawn at random (seeded by --seed) instead of the whole split "
                         "(default: the whole split)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=non_negative_int, default=0,
                    help="seed of the random subsets and of the Monte-Carlo samples (recorded in the output)")
     p.add_argument("--download", action="store_true", help="fetch the dataset into the cache if it is missing")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--batch-size", type=positive_int, default=None,
                    help="examples per IWAE call (default: as many as fill one pass of the model's iwae_max_rows "
                         "network rows)")
     p.add_argument("--json", action="store_true", help="print the scores and the protocol as JSON")
@@ -658,13 +645,13 @@ def build_parser():
     p = sub.add_parser("demo", help="the main job: sample and evaluate the shipped MNIST presets")
     p.add_argument("--out", default="demo", help="directory for the pictures and scores")
     p.add_argument("--preset", action="append", help="preset(s) to run (default: all MNIST presets)")
-    p.add_argument("--data", default=None, help="MNIST file or directory (default: the cache)")
-    p.add_argument("--limit", type=int, default=1000,
+    p.add_argument("--data", type=existing_path, default=None, help="MNIST file or directory (default: the cache)")
+    p.add_argument("--limit", type=positive_int, default=1000,
                    help="test digits to score the ELBO on, drawn uniformly at random from the whole split (--seed)")
-    p.add_argument("--iwae-samples", type=int, default=100, help="k of the IWAE bound")
-    p.add_argument("--iwae-limit", type=int, default=100,
+    p.add_argument("--iwae-samples", type=positive_int, default=100, help="k of the IWAE bound")
+    p.add_argument("--iwae-limit", type=positive_int, default=100,
                    help="score the IWAE bound on N of those digits, drawn uniformly at random (--seed)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random digits and of the Monte-Carlo samples")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random digits and of the Monte-Carlo samples")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     _add_precision(p, "precision the presets are loaded and evaluated in")
     p.set_defaults(func=cmd_demo)
