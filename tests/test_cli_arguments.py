@@ -48,7 +48,7 @@ BAD = [
     (["train", "--recipe", "r", "--precision", "float16"], "--precision"),
     # export
     (["export", "--preset", "p", "--out", "d", "--precision", "half"], "--precision"),
-    # evaluate and demo (checked by their own `_check_protocol_args`)
+    # evaluate and demo
     (["evaluate", "--preset", "p", "--limit", "0"], "--limit"),
     (["evaluate", "--preset", "p", "--limit", "-9990"], "--limit"),
     (["evaluate", "--preset", "p", "--iwae-limit", "0"], "--iwae-limit"),
@@ -57,6 +57,10 @@ BAD = [
     (["demo", "--limit", "0"], "--limit"),
     (["demo", "--iwae-samples", "0"], "--iwae-samples"),
     (["demo", "--iwae-limit", "-1"], "--iwae-limit"),
+    (["evaluate", "--preset", "p", "--batch-size", "0"], "--batch-size"),
+    (["evaluate", "--preset", "p", "--data", "/nonexistent/file"], "--data"),
+    (["demo", "--data", "/nonexistent/file"], "--data"),
+    (["demo", "--seed", "-3"], "--seed"),
 ]
 
 
