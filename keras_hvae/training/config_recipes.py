@@ -13,7 +13,7 @@ for every recipe. The shipped presets' recipes (each family's
       "dataset": "binarized_mnist",
       "batch_size": 48,
       "epochs": 4,
-      "optimizer": {"class_name": "Adamax", "config": {"learning_rate": 0.002}},
+      "optimizer": {"class_name": "keras_hvae>Adamax", "config": {"learning_rate": 0.002}},
       "iwae_samples": 1000,
       "iwae_limit": 1000
     }
@@ -49,7 +49,7 @@ OPTIONAL = {
     "name": None,
     "batch_size": 64,
     "steps_per_epoch": None,
-    "optimizer": {"class_name": "Adamax", "config": {"learning_rate": 2e-3}},
+    "optimizer": {"class_name": "keras_hvae>Adamax", "config": {"learning_rate": 2e-3}},
     "validation_limit": 2000,
     "iwae_samples": 1000,
     "eval_limit": None,

@@ -21,7 +21,7 @@ measures its 100-label gain over the labels-only classifier).
 PRESETS = {"biva_binarized_mnist": "biva_binarized_mnist"}
 SEMI_SUPERVISED_PRESETS = {"biva_ssl_mnist100": "biva_ssl_mnist100"}
 
-_ADAMAX_EMA = {"class_name": "Adamax", "config": {"learning_rate": 2e-3, "use_ema": True, "ema_momentum": 0.999}}
+_ADAMAX_EMA = {"class_name": "keras_hvae>Adamax", "config": {"learning_rate": 2e-3, "use_ema": True, "ema_momentum": 0.999}}
 
 RECIPES = {
     "biva_binarized_mnist": {
@@ -56,7 +56,7 @@ RECIPES = {
         "batch_size": 64,
         "epochs": 30,
         "steps_per_epoch": 100,
-        "optimizer": {"class_name": "Adamax", "config": {"learning_rate": 2e-3}},
+        "optimizer": {"class_name": "keras_hvae>Adamax", "config": {"learning_rate": 2e-3}},
         "iwae_samples": 1000,
         "iwae_limit": 1000,  # the protocol: 1,000 test digits drawn at random (seed 0)
         "metadata": {

@@ -18,7 +18,7 @@ RECIPES = {
         "dataset": "binarized_mnist",
         "batch_size": 48,
         "epochs": 6,
-        "optimizer": {"class_name": "Adamax", "config": {"learning_rate": 2e-3, "use_ema": True, "ema_momentum": 0.999}},
+        "optimizer": {"class_name": "keras_hvae>Adamax", "config": {"learning_rate": 2e-3, "use_ema": True, "ema_momentum": 0.999}},
         "iwae_samples": 1000,
         "iwae_limit": 1000,  # the protocol: 1,000 test digits drawn at random (seed 0)
         "metadata": {

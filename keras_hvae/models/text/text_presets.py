@@ -47,7 +47,7 @@ def _fortunes_recipe(architecture, eval_limit=200):
         "epochs": 300,
         "steps_per_epoch": 100,
         "time_limit_s": 3300,
-        "optimizer": {"class_name": "Adamax", "config": {"learning_rate": 2e-3}},
+        "optimizer": {"class_name": "keras_hvae>Adamax", "config": {"learning_rate": 2e-3}},
         # Deliberately below the image protocol (IWAE k = 1,000 on 1,000 examples): every importance
         # sample reruns the LSTM decoder over the whole sentence, so the end-of-training bounds stay within
         # minutes of the recipe's one-hour budget with k = 100 on `eval_limit` (200) test sentences drawn
