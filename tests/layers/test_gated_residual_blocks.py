@@ -130,6 +130,19 @@ def test_dropout_only_in_training(rng, to_numpy):
     assert plain.seed_generator is None
 
 
+@pytest.mark.backend_suite
+@pytest.mark.parametrize("rate", [0.2, 0.5])
+def test_dropout_keeps_one_minus_rate_and_scales_by_its_inverse(rate, to_numpy):
+    block = GatedResidualBlock(6, dropout=rate, seed=11)
+    out = to_numpy(block._dropout(keras.ops.ones((64, 8, 8, 16)), training=True))
+    dropped = np.mean(out == 0.0)
+    # 65,536 Bernoulli draws: the standard error of the fraction is < 0.002
+    assert abs(dropped - rate) < 0.01, dropped
+    np.testing.assert_allclose(out[out != 0.0], 1.0 / (1.0 - rate), rtol=1e-6)
+    assert abs(out.mean() - 1.0) < 0.03  # inverted dropout keeps the mean
+    np.testing.assert_array_equal(to_numpy(block._dropout(keras.ops.ones((2, 3)), training=False)), 1.0)
+
+
 def test_block_data_dependent_init_reaches_all_inner_layers(rng, channel_stats):
     x = _images(rng)
     a = rng.normal(size=(4, 4, 4, 3)).astype("float32")
