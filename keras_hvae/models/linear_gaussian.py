@@ -48,23 +48,24 @@ class LinearGaussianVAE(HierarchicalVAE):
 
     def forward_terms(self, x, training=False, seed=None):
         seed = self._seed(seed)
-        q_loc = self.encoder(x)
+        # densities in float32 under a mixed policy (as every family does)
+        q_loc = ops.cast(self.encoder(x), "float32")
         q_scale = ops.exp(self.encoder_log_scale) * ops.ones_like(q_loc)
         zeros = ops.zeros_like(q_loc)
         if self.deterministic_posterior:
             terms = posterior_terms(q_loc, q_scale, zeros, zeros + 1.0, seed, z=q_loc)
         else:
             terms = posterior_terms(q_loc, q_scale, zeros, zeros + 1.0, seed)
-        params = self.decoder(terms["z"])
+        params = ops.cast(self.decoder(terms["z"]), "float32")
         log_px = diagonal_normal(params, ops.ones_like(params) * self.sigma).log_prob(x)
         return {"log_px": log_px, "kl": [terms["kl"]], "log_ratio": terms["log_ratio"], "params": params}
 
     def generate_params(self, num_samples, temperature=1.0, seed=None):
         z = keras.random.normal((num_samples, self.latent_dim), seed=self._seed(seed)) * temperature
-        return self.decoder(z)
+        return ops.cast(self.decoder(z), "float32")
 
     def posterior_means(self, x):
-        return [self.encoder(x)]
+        return [ops.cast(self.encoder(x), "float32")]
 
     def sample_tensor(self, num_samples, temperature=1.0, seed=None, mean=False):
         gen = self._seed(seed)

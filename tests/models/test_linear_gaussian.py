@@ -1,5 +1,6 @@
 """The core's bounds against the closed-form marginal of a linear-Gaussian model."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -114,3 +115,21 @@ def test_hvae_contract(tmp_path):
     results = run_hvae_contract(model, x[:32], tmp_path, endpoints=["elbo", "sample", "encode"])
     for loaded in (results["config"], results["keras_file"], results["preset"]):
         assert (loaded.free_bits, loaded.clip_norm, loaded.beta, loaded.kl_warmup_steps) == (1.5, 3.0, 0.5, 10)
+
+
+def test_bfloat16_model_scores_in_float32_and_close_to_float32():
+    from keras_hvae.utils.precision import precision_scope
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 6)).astype("float32")
+    keras.utils.set_random_seed(0)
+    full = LinearGaussianVAE(6, 2, sigma=0.5, seed=1)
+    full.build()
+    with precision_scope("bfloat16"):
+        half = LinearGaussianVAE(6, 2, sigma=0.5, seed=1)
+        half.build()
+    half.set_weights(full.get_weights())
+    assert half.encoder.compute_dtype == "bfloat16"
+    a, b = full.elbo(x, seed=0), half.elbo(x, seed=0)
+    assert b.dtype == np.float32
+    np.testing.assert_allclose(b, a, rtol=0.02, atol=0.05)
