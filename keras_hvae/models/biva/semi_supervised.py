@@ -218,8 +218,10 @@ class SemiSupervisedBIVA(BIVA):
 
         Returns:
             dict with `logits` (B, K) of q(y|x), `log_px` (B, K),
-            `kl` (list over levels of (B, K)), `log_ratio` (B, K) and
-            `params` (B, K, ...) of p(x | z, y = k).
+            `kl` (list over levels of (B, K)), `kl_variables` (the same KL
+            per latent variable, z^BU_i and z^TD_i apart: what free bits
+            act on), `log_ratio` (B, K) and `params` (B, K, ...) of
+            p(x | z, y = k).
         """
         gen = self._seed(seed)
         K = self.num_classes
@@ -245,12 +247,14 @@ class SemiSupervisedBIVA(BIVA):
             "logits": logits,
             "log_px": to_bk(log_px),
             "kl": [to_bk(t) for t in out["kl"]],
+            "kl_variables": [to_bk(t) for t in out.get("kl_variables", out["kl"])],
             "log_ratio": to_bk(out["log_ratio"]),
             "params": ops.reshape(params, (batch, K) + tuple(params.shape[1:])),
         }
 
-    def _mixed_terms(self, t, labelled, onehot):
-        """Effective (B,) log-likelihood and per-level KL of the mixed bound."""
+    def _mixed_terms(self, t, labelled, onehot, key="kl"):
+        """Effective (B,) log-likelihood and KL terms (`t[key]`: per level,
+        or per variable with "kl_variables") of the mixed bound."""
         log_q = ops.log_softmax(t["logits"], axis=-1)
         q = ops.exp(log_q)
         entropy = -ops.sum(q * log_q, axis=-1)
@@ -258,7 +262,7 @@ class SemiSupervisedBIVA(BIVA):
         w = m * onehot + (1.0 - m) * q
         log_py = -math.log(self.num_classes)
         log_px = ops.sum(w * t["log_px"], axis=-1) + log_py + (1.0 - labelled) * entropy
-        kl = [ops.sum(w * k, axis=-1) for k in t["kl"]]
+        kl = [ops.sum(w * k, axis=-1) for k in t.get(key, t["kl"])]
         return log_px, kl, log_q
 
     @property
@@ -368,6 +372,7 @@ class SemiSupervisedBIVA(BIVA):
         onehot = ops.one_hot(ops.maximum(y, 0), self.num_classes) * labelled[:, None]
         t = self.class_terms(x, training=training)
         log_px, kl, log_q = self._mixed_terms(t, labelled, onehot)
+        kl_variables = self._mixed_terms(t, labelled, onehot, key="kl_variables")[1]
         cross_entropy = -ops.sum(onehot * log_q, axis=-1)
         weight = self.group_weights(labelled)
         weighted_ce = weight * cross_entropy  # 0 for unlabelled examples
@@ -378,6 +383,7 @@ class SemiSupervisedBIVA(BIVA):
         return {
             "log_px": weight * log_px,
             "kl": [weight * k for k in kl],
+            "free_bits_groups": [weight * k for k in kl_variables],
             "extra_loss": self.alpha * class_loss,
             "metrics": {
                 "classification_loss": ops.sum(cross_entropy) / num_labelled,
