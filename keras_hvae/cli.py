@@ -288,7 +288,8 @@ def cmd_train(args):
         recipe = args.recipe
     preset_dir, meta = run_recipe(recipe, args.out, resume=args.resume, epochs=args.epochs,
                                   eval_limit=args.eval_limit, iwae_samples=args.iwae_samples,
-                                  precision=args.precision)
+                                  precision=args.precision,
+                                  stop_on_skipped_updates=not args.no_stall_stop)
     print(f"wrote preset {preset_dir} (trained in {meta.get('precision')})")
     print(json.dumps(meta.get("scores", {}), indent=2))
     return 0
@@ -585,6 +586,9 @@ def build_parser():
     _add_precision(p, "precision the model trains in", default=None,
                    default_text=f"with --resume the resumed run's, else the recipe's or config's "
                                 f"'precision', else {DEFAULT_TRAINING_PRECISION}")
+    p.add_argument("--no-stall-stop", action="store_true",
+                   help="when more than half of the last 50 updates were skipped (non-finite loss or gradients), "
+                        "only warn instead of stopping training (default: warn and stop)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("recipes", help="list the training recipes")

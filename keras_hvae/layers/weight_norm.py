@@ -30,7 +30,6 @@ __all__ = [
 ]
 
 _NORM_EPSILON = 1e-12
-_STD_EPSILON = 1e-8
 # Data-dependent init: a channel is degenerate when its std on the init
 # batch is below the largest of these (see `guarded_init_scale`).
 _STD_REL_MEDIAN = 1e-2  # fraction of the median channel std
@@ -255,9 +254,9 @@ class WeightNormBase(keras.layers.Layer):
 
         Guarded against degenerate batches (one example, blank images,
         identical images), whose channels have (close to) zero spread and
-        would get scales of 1e8 and more: a channel whose std is below
-        ``degenerate_std_floor(t)`` (1% of the median channel std, 0.1% of
-        the layer output's RMS, or 1e-3) keeps a default scale instead —
+        would get scales of 1e8 and more: a channel whose std is below the
+        floor of :func:`guarded_init_scale` (1% of the median channel std,
+        0.1% of the layer output's RMS, or 1e-3) keeps a default scale instead —
         ``init_scale / median std`` when the median channel is healthy,
         else ``init_scale`` (unit-norm directions: unit-scale inputs give
         outputs of std ``init_scale``) — and its bias is still ``-mean *

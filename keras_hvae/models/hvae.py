@@ -197,12 +197,24 @@ class HierarchicalVAE(PresetMixin, keras.Model):
     def metrics(self):
         return list(self._metric_trackers())
 
-    def update_trackers(self, values):
-        """Updates the metric trackers from `{name: value}`; returns the logs."""
+    def update_trackers(self, values, applied=None):
+        """Updates the metric trackers from `{name: value}`; returns the logs.
+
+        `applied`: None, or a boolean scalar (tensor or Python bool) telling
+        whether this step's update was applied. A skipped step (False)
+        leaves every mean tracker untouched (its value is masked to 0 and
+        enters with weight 0, so a NaN cannot leak in); only
+        ``skipped_updates`` counts it."""
+        from keras_hvae.models.train_steps import masked_tracker_update
+
         trackers = self._metric_trackers()
         for tracker in trackers:
             if tracker.name in values:
-                tracker.update_state(values[tracker.name])
+                value = values[tracker.name]
+                if applied is None or tracker.name == "skipped_updates":
+                    tracker.update_state(value)
+                else:
+                    tracker.update_state(*masked_tracker_update(value, applied))
         return {t.name: t.result() for t in trackers}
 
     # --------------------------------------------------------------- objective
@@ -667,12 +679,34 @@ class HierarchicalVAE(PresetMixin, keras.Model):
             return False
         return isinstance(x, tf.data.Dataset)
 
+    # `fit` initialises the weight-normalised layers on at least this many
+    # examples where the data has them (several batches of a dataset): a
+    # small first batch gives noisy, possibly degenerate statistics.
+    INIT_EXAMPLES = 256
+
     def _first_batch(self, x, batch_size):
+        """The examples `fit` initialises on (and checks): the first
+        `max(batch_size, INIT_EXAMPLES)` of an array; the first batches of a
+        `tf.data.Dataset` up to `INIT_EXAMPLES` examples (at least one whole
+        batch; batches of another shape, e.g. padded sentences, end it)."""
+        limit = max(int(batch_size or 32), self.INIT_EXAMPLES)
         if self._is_tf_dataset(x):
-            for batch in x.take(1):
-                return ops.convert_to_numpy(self.unpack_inputs(batch))
+            parts, count = [], 0
+            for batch in x:
+                part = ops.convert_to_numpy(self.unpack_inputs(batch))
+                if parts and part.shape[1:] != parts[0].shape[1:]:
+                    break
+                parts.append(part)
+                count += part.shape[0]
+                if count >= self.INIT_EXAMPLES:
+                    break
+            if not parts:
+                return None
+            if len(parts) == 1:
+                return parts[0]
+            return np.concatenate(parts)[: max(self.INIT_EXAMPLES, parts[0].shape[0])]
         if isinstance(x, (np.ndarray,)) or hasattr(x, "__array__"):
-            return np.asarray(x)[: batch_size or 32]
+            return np.asarray(x)[:limit]
         return None
 
     def fit(self, x=None, y=None, batch_size=None, *args, **kwargs):

@@ -20,6 +20,17 @@ from keras import ops
 from keras_hvae.models.safe_update import clip_by_global_norm, update_is_finite
 
 
+def masked_tracker_update(value, applied):
+    """`(value, sample_weight)` for a mean tracker: the value itself with
+    weight 1 when the step was applied, 0 with weight 0 when it was skipped
+    (``where`` first: NaN * 0 is NaN). Works in a TF graph, under JAX
+    tracing and eagerly on PyTorch."""
+    value = ops.convert_to_tensor(value)
+    applied = ops.convert_to_tensor(applied)
+    weight = ops.cast(applied, "float32")
+    return ops.where(applied, value, ops.zeros_like(value)), weight
+
+
 def _objective_to_values(model, loss, logs, skipped):
     """Flattens objective logs into ``{tracker_name: value}``."""
     values = {"loss": loss, "skipped_updates": skipped}
@@ -70,7 +81,7 @@ def tf_train_step(model, data):
     else:
         ops.cond(finite, lambda: optimizer.apply(grads, variables), lambda: None)
     skipped = 1.0 - ops.cast(finite, "float32")
-    return model.update_trackers(_objective_to_values(model, loss, logs, skipped))
+    return model.update_trackers(_objective_to_values(model, loss, logs, skipped), applied=finite)
 
 
 def tf_test_step(model, data):
@@ -93,7 +104,7 @@ def _jax_objective(model, trainable, non_trainable, optimizer_variables, data, t
     return loss, (logs, new_non_trainable)
 
 
-def _jax_update_metrics(model, metrics_variables, values):
+def _jax_update_metrics(model, metrics_variables, values, applied=None):
     logs = {}
     new_metrics_variables = []
     start = 0
@@ -102,7 +113,11 @@ def _jax_update_metrics(model, metrics_variables, values):
         these = metrics_variables[start : start + n]
         start += n
         if metric.name in values:
-            these = metric.stateless_update_state(these, values[metric.name])
+            if applied is None or metric.name == "skipped_updates":
+                these = metric.stateless_update_state(these, values[metric.name])
+            else:
+                value, weight = masked_tracker_update(values[metric.name], applied)
+                these = metric.stateless_update_state(these, value, sample_weight=weight)
         logs[metric.name] = metric.stateless_result(these)
         new_metrics_variables += list(these)
     return logs, new_metrics_variables
@@ -136,7 +151,7 @@ def jax_train_step(model, state, data):
     )
     skipped = 1.0 - ops.cast(finite, "float32")
     values = _objective_to_values(model, loss, logs, skipped)
-    logs, metrics_variables = _jax_update_metrics(model, metrics_variables, values)
+    logs, metrics_variables = _jax_update_metrics(model, metrics_variables, values, applied=finite)
     return logs, (trainable, non_trainable, optimizer_variables, metrics_variables)
 
 
@@ -167,7 +182,7 @@ def torch_train_step(model, data):
     logs = {k: (v.detach() if hasattr(v, "detach") else v) if k != "kl_layers"
             else [t.detach() for t in v] for k, v in logs.items()}
     skipped = 0.0 if finite else 1.0
-    return model.update_trackers(_objective_to_values(model, loss.detach(), logs, skipped))
+    return model.update_trackers(_objective_to_values(model, loss.detach(), logs, skipped), applied=finite)
 
 
 def torch_test_step(model, data):

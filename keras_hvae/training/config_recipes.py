@@ -186,6 +186,7 @@ def recipe_from_config(path_or_dict, **overrides):
         callbacks=lambda: _schedule_callbacks(config) + data.callbacks(),
         extra_scores=data.extra_scores,
         precision=config["precision"],
+        seed=seed,
         metadata={
             **data.describe(),
             "description": f"trained from a recipe config ({config['model']['class']})",

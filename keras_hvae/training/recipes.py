@@ -39,6 +39,10 @@ class Recipe:
         precision: `"float32"` or `"bfloat16"` (None:
             `keras_hvae.utils.precision.DEFAULT_TRAINING_PRECISION`);
             `run_recipe` constructs and builds the model under it.
+        seed: the global seed `run_recipe` passes to
+            `keras.utils.set_random_seed` before it builds the model (the
+            initial weights, the model's seed generators and dropout; the
+            data pipeline takes its own seed). None: unseeded.
     """
 
     name: str
@@ -56,6 +60,7 @@ class Recipe:
     extra_scores: Optional[Callable] = None
     metadata: dict = dataclasses.field(default_factory=dict)
     precision: Optional[str] = None
+    seed: Optional[int] = None
 
 
 def get_recipe(name, **overrides):
@@ -108,7 +113,7 @@ def training_precision(recipe, out_dir, resume=False, precision=None):
 
 
 def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=None, iwae_samples=None, verbose=1,
-               precision=None):
+               precision=None, stop_on_skipped_updates=True):
     """Trains a recipe into `out_dir/preset` (resumable); returns (dir, metadata).
 
     The model is constructed and built inside
@@ -126,6 +131,16 @@ def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=No
         precision: `"float32"` or `"bfloat16"`; None: the resumed run's
             precision when resuming, else the recipe's (see
             `training_precision`).
+        stop_on_skipped_updates: True (default): warn and stop when more than
+            half of the last 50 updates were skipped
+            (`keras_hvae.training.callbacks.StopOnSkippedUpdates`); False:
+            only warn; or a `StopOnSkippedUpdates` instance.
+
+    Reproducibility: when the recipe has a `seed` (every config recipe
+    does: its `"seed"`), `keras.utils.set_random_seed(seed)` is called
+    before the model is built, so the same seed gives the same initial
+    weights and, on TensorFlow, bit-identical training across processes
+    (docs/reliability.md).
     """
     from keras_hvae.training.train_and_save import train_and_save
     from keras_hvae.utils.precision import precision_scope
@@ -136,6 +151,17 @@ def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=No
             raise ValueError(f"{option} must be a positive whole number or None (the recipe's), got {value!r}.")
     recipe = name_or_recipe if isinstance(name_or_recipe, Recipe) else get_recipe(name_or_recipe)
     precision = training_precision(recipe, out_dir, resume=resume, precision=precision)
+    if recipe.seed is not None:
+        import keras
+
+        # Python's, numpy's and the backend's generators: the unseeded
+        # kernel initialisers and the model's SeedGenerators draw their
+        # seeds from them when constructed (in build_model below).
+        keras.utils.set_random_seed(int(recipe.seed))
+    from keras_hvae.training.callbacks import StopOnSkippedUpdates
+
+    if not isinstance(stop_on_skipped_updates, StopOnSkippedUpdates):
+        stop_on_skipped_updates = StopOnSkippedUpdates(stop=bool(stop_on_skipped_updates))
     with precision_scope(precision):
         # Sublayers take the dtype policy active when they are created, some
         # in `build()`: construct and build inside the scope.
@@ -163,4 +189,5 @@ def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=No
         extra_scores=recipe.extra_scores,
         metadata=meta,
         verbose=verbose,
+        stop_on_skipped_updates=stop_on_skipped_updates,
     )

@@ -9,11 +9,35 @@ time and the measured scores.
 """
 
 import json
+import math
 import shutil
 import time
 from pathlib import Path
 
 import keras
+
+_DEFAULT = object()
+
+
+def strict_json(value):
+    """`value` with every non-finite float (NaN, +-inf) replaced by None, so
+    that `json.dumps(..., allow_nan=False)` accepts it and strict parsers
+    read the file (bare `NaN` is not JSON). numpy scalars become Python
+    numbers; containers are copied.
+
+    Example:
+    >>> strict_json({"elbo": float("nan"), "k": [1.0, float("inf")]})
+    {'elbo': None, 'k': [1.0, None]}
+    """
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def evaluate_bounds(model, x_test, iwae_samples=1000, batch_size=None, chunk_size=None, limit=None,
@@ -68,6 +92,7 @@ def train_and_save(
     metadata=None,
     verbose=1,
     eval_seed=0,
+    stop_on_skipped_updates=_DEFAULT,
 ):
     """Fits `model` (resumable), evaluates on the test split, writes a preset.
 
@@ -95,6 +120,14 @@ def train_and_save(
             lines of the final evaluation on stderr).
         eval_seed: the seed of the evaluation protocol (recorded in the
             scores with the numbers of examples and the standard errors).
+        stop_on_skipped_updates: a `StopOnSkippedUpdates` callback (default:
+            one with its defaults: warn and stop when more than half of the
+            last 50 updates were skipped), or None to train on regardless.
+            `metadata.json` records `skipped_updates` (the run's total) and
+            `stopped_on_skipped_updates`.
+
+    `history.json` and `metadata.json` are strict JSON: a non-finite number
+    (say a NaN score) is written as null.
 
     Returns:
         `(preset_dir, metadata)`. `metadata["precision"]` is the precision
@@ -132,6 +165,12 @@ def train_and_save(
     state_file.write_text(json.dumps(state))
     all_callbacks = [keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)]
     all_callbacks += [_WallClock()] + list(callbacks)
+    if stop_on_skipped_updates is _DEFAULT:
+        from keras_hvae.training.callbacks import StopOnSkippedUpdates
+
+        stop_on_skipped_updates = StopOnSkippedUpdates()
+    if stop_on_skipped_updates is not None:
+        all_callbacks.append(stop_on_skipped_updates)
     fit = model.fit(
         train_data,
         epochs=epochs,
@@ -143,14 +182,16 @@ def train_and_save(
     )
     for key, values in fit.history.items():
         history.setdefault(key, []).extend(float(v) for v in values)
-    history_file.write_text(json.dumps(history))
+    history_file.write_text(json.dumps(strict_json(history), allow_nan=False))
     wall = state.get("train_seconds", state["train_seconds_before"])
     meta = dict(metadata or {})
     steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     meta.update({"training_steps": steps, "epochs": epochs, "precision": precision,
                  "wall_clock_seconds": round(wall, 1),
                  "wall_clock_note": "training time on the machine that ran the recipe (evaluation excluded)",
-                 "final_train_loss": history.get("loss", [None])[-1]})
+                 "final_train_loss": history.get("loss", [None])[-1],
+                 "skipped_updates": int(sum(history.get("skipped_updates", []))),
+                 "stopped_on_skipped_updates": bool(getattr(stop_on_skipped_updates, "triggered", False))})
     if x_test is not None:
         meta["scores"] = evaluate_bounds(model, x_test, iwae_samples=iwae_samples, limit=eval_limit,
                                          iwae_limit=iwae_limit, seed=eval_seed, progress=verbose > 0)
@@ -159,5 +200,9 @@ def train_and_save(
     preset_dir = out_dir / "preset"
     if preset_dir.exists():
         shutil.rmtree(preset_dir)
-    written = model.save_to_preset(preset_dir, metadata=meta)
+    # Strict JSON: save_to_preset merges `model.preset_metadata` (e.g. the
+    # scores of `ScoresAtTrainEnd`) under `meta`, so clean both.
+    if getattr(model, "preset_metadata", None):
+        model.preset_metadata = strict_json(dict(model.preset_metadata))
+    written = model.save_to_preset(preset_dir, metadata=strict_json(meta))
     return preset_dir, written
