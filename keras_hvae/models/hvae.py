@@ -510,7 +510,8 @@ class HierarchicalVAE(PresetMixin, keras.Model):
             x: a batch of inputs.
             num_samples: k, the number of importance samples (k=1 is the
                 ELBO with a Monte-Carlo KL).
-            chunk_size: samples per pass (default: all k at once).
+            chunk_size: samples per pass (default: all k at once, up to
+                `iwae_max_rows` network rows per example).
             seed: int seed (None: model stream).
 
         Returns:
@@ -523,7 +524,10 @@ class HierarchicalVAE(PresetMixin, keras.Model):
             raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
         x = self._eager_inputs(x)
         gen = self._call_stream(seed)
-        chunk = int(chunk_size or num_samples)
+        # one example's k samples never exceed `iwae_max_rows` rows in a pass,
+        # so memory stays bounded for any k
+        max_chunk = max(1, int(self.iwae_max_rows) // max(1, int(self.rows_per_example)))
+        chunk = int(chunk_size or min(num_samples, max_chunk))
         n = int(x.shape[0])
         per_pass = max(1, int(self.iwae_max_rows) // max(1, chunk * int(self.rows_per_example)))
         if n > per_pass:

@@ -133,3 +133,23 @@ def test_bfloat16_model_scores_in_float32_and_close_to_float32():
     a, b = full.elbo(x, seed=0), half.elbo(x, seed=0)
     assert b.dtype == np.float32
     np.testing.assert_allclose(b, a, rtol=0.02, atol=0.05)
+
+
+def test_iwae_bound_keeps_every_pass_within_iwae_max_rows_for_any_k(monkeypatch):
+    """k far above `iwae_max_rows` is scored in chunks by default (memory
+    stays bounded), and the chunks combine to the exact bound."""
+    model, x = make_model()
+    model.set_encoder_to_exact_posterior()
+    exact = model.exact_log_marginal(x[:3])
+    monkeypatch.setattr(model, "iwae_max_rows", 50)
+    rows = []
+    original = model.log_importance_weights
+
+    def recording(x, num_samples, seed=None):
+        rows.append(int(x.shape[0]) * int(num_samples))
+        return original(x, num_samples, seed)
+
+    monkeypatch.setattr(model, "log_importance_weights", recording)
+    bound = model.iwae_bound(x[:3], 400, seed=1)
+    assert rows and max(rows) <= 50, rows
+    np.testing.assert_allclose(bound, exact, atol=2e-3)
