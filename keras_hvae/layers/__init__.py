@@ -5,7 +5,8 @@
   :class:`WeightNormConv2DTranspose`; trigger the initialisation with
   :func:`initialize_weight_norm` (or the :func:`data_dependent_init` context)
   and check it with :func:`uninitialized_weight_norm_layers`.
-* The PixelCNN++-style gated residual block :class:`GatedResidualBlock`.
+* The PixelCNN++-style gated residual block :class:`GatedResidualBlock` and
+  the BIVA authors' variant :class:`BIVAResidualBlock`.
 * :class:`MaskedConv2D` for a small conditional PixelCNN.
 """
 
@@ -15,7 +16,7 @@ from keras_hvae.layers.weight_norm_init import (
     initialize_weight_norm,
     uninitialized_weight_norm_layers,
 )
-from keras_hvae.layers.gated_residual import GatedResidualBlock, concat_elu
+from keras_hvae.layers.gated_residual import BIVAResidualBlock, GatedResidualBlock, concat_elu
 from keras_hvae.layers.initializers import FlatRandomNormal
 from keras_hvae.layers.masked_conv import MaskedConv2D, causal_mask
 from keras_hvae.layers.weight_norm import (
@@ -26,6 +27,7 @@ from keras_hvae.layers.weight_norm import (
 )
 
 __all__ = [
+    "BIVAResidualBlock",
     "GatedResidualBlock",
     "MaskedConv2D",
     "WeightNormBase",

@@ -16,9 +16,11 @@ latents).
 | `natural_64x64` | App. C, CelebA 64x64 | 20 | 64x7x7 and 64x5x5 (stride 2 each), 64x3x3 to net 11 (stride 2), 128x3x3 to net 20 (stride 2) | conv 20, 19, ..., 1 |
 
 Appendix C says the kernels of the convolutional latent layers are "defined
-similarly to the dimension of the subsequent output after striding"; we
-read this as "same"-padded convolutions at the resolution of the level's
-output and use 3x3 kernels (`latent_kernel_size`, an override).
+similarly to the dimension of the subsequent output after striding": both
+reference codes (`larsmaaloee/BIVA` `run_deep_vae.py`, `vlievin/biva-pytorch`
+`architectures.py`) give every latent head of the 32x32 model a kernel as
+large as its feature map (16x16, 8x8, 4x4), "same"-padded. That is
+`latent_kernel_size="resolution"` here (an int overrides it).
 
 `resample_levels(spec, num_layers)` stretches an architecture to another
 depth (used for the LVAE+ L=29 ablation of Table 1): the first and last
@@ -57,7 +59,7 @@ ARCHITECTURES = {
         latent_sizes=list(range(38, 9, -2)),
         layers_per_block=3,
         latent_type="conv",
-        latent_kernel_size=3,
+        latent_kernel_size="resolution",
         q_dropout=0.2,
         p_dropout=0.0,
         likelihood={"name": "discretized_logistic_mixture", "num_mixtures": 10},

@@ -11,16 +11,18 @@ from keras_hvae.layers import WeightNormConv2D, WeightNormDense
 from keras_hvae.models.gaussian import softplus_scale
 
 
-def make_gaussian_head(latent_size, latent_type, kernel_size, name):
+def make_gaussian_head(latent_size, latent_type, kernel_size, name, init_scale=None):
     """The layer mapping features to `2 * latent_size` Gaussian parameters.
 
     Dense latents read the flattened feature map; convolutional latents use
-    a `kernel_size` "same" convolution. `init_scale=0.1` keeps the initial
-    means small after data-dependent initialisation.
+    a `kernel_size` "same" convolution. The data-dependent initialisation
+    scale (`init_scale`, default 0.1; the authors' code uses 0.01) keeps the
+    initial means small.
     """
+    init_scale = 0.1 if init_scale is None else init_scale
     if latent_type == "dense":
-        return WeightNormDense(2 * latent_size, init_scale=0.1, name=name)
-    return WeightNormConv2D(2 * latent_size, kernel_size, init_scale=0.1, name=name)
+        return WeightNormDense(2 * latent_size, init_scale=init_scale, name=name)
+    return WeightNormConv2D(2 * latent_size, kernel_size, init_scale=init_scale, name=name)
 
 
 def gaussian_params(layer, features, latent_type, min_scale):
@@ -67,6 +69,8 @@ def with_labels(h, y):
     return ops.concatenate([h, y], axis=-1)
 
 
-def projection_layer(spatial, channels, name):
-    """The dense projection of a dense latent to a `spatial x channels` map."""
-    return WeightNormDense(int(spatial[0] * spatial[1] * channels), name=name)
+def projection_layer(spatial, channels, name, init_scale=None):
+    """The dense projection of a dense latent to a `spatial x channels` map
+    (data-dependent init scale `init_scale`, default 1)."""
+    return WeightNormDense(int(spatial[0] * spatial[1] * channels), init_scale=1.0 if init_scale is None else init_scale,
+                           name=name)

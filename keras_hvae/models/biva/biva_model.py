@@ -81,7 +81,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_hvae.layers import GatedResidualBlock, WeightNormConv2D
+from keras_hvae.layers import BIVAResidualBlock, GatedResidualBlock, WeightNormConv2D
 from keras_hvae.models.biva import biva_architectures as archs
 from keras_hvae.models.biva.biva_anomaly import AnomalyScoreMixin
 from keras_hvae.models.biva.biva_layers import (
@@ -117,7 +117,9 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         layers_per_block: M, gated residual layers per ResNet block.
         latent_type: "dense" (binary images) or "conv" (natural images).
         latent_kernel_size: kernel size of the convolutional latent heads
-            (int or `(kh, kw)`).
+            (int or `(kh, kw)`), or "resolution": the size of the level's
+            feature map (16, 8, 4 in the 32x32 model, as in the authors'
+            code and Appendix C).
         bottom_up_latents: use the stochastic bottom-up path (BIVA).
         deterministic_top_down: use the deterministic top-down path.
         q_dropout: dropout in the deterministic layers of the inference
@@ -128,6 +130,11 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         min_scale: lower bound on every latent standard deviation.
         likelihood: "bernoulli", "discretized_logistic_mixture" (10
             components by default), a config dict or a likelihood object.
+        architecture_revision: 2 (default) is the authors' network (two
+            deterministic inference paths, merge blocks, `BIVAResidualBlock`
+            layers initialised at scale 0.01); 1 is this package's first
+            design (one inference path of PixelCNN++ blocks), kept so that
+            models saved with it load (configs without the key are 1).
         **kwargs: core options (`free_bits`, `kl_warmup_steps`, `beta`,
             `clip_norm`, `seed`, `name`).
 
@@ -157,6 +164,7 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         activation="elu",
         min_scale=1e-3,
         likelihood="bernoulli",
+        architecture_revision=2,
         **kwargs,
     ):
         kwargs.pop("latent_layer_names", None)
@@ -179,7 +187,13 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         if latent_type not in ("dense", "conv"):
             raise ValueError(f"latent_type must be 'dense' or 'conv'; got {latent_type!r}.")
         self.latent_type = latent_type
-        self.latent_kernel_size = int_or_pair(latent_kernel_size, "latent_kernel_size")
+        self.latent_kernel_size = (
+            "resolution" if latent_kernel_size == "resolution"
+            else int_or_pair(latent_kernel_size, "latent_kernel_size")
+        )
+        self.architecture_revision = int(architecture_revision)
+        if self.architecture_revision not in (1, 2):
+            raise ValueError(f"architecture_revision must be 1 or 2; got {architecture_revision!r}.")
         self.bottom_up_latents = bool(bottom_up_latents)
         self.deterministic_top_down = bool(deterministic_top_down)
         self.q_dropout = float(q_dropout)
@@ -205,58 +219,31 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
 
         M = self.layers_per_block
         base_seed = None if self.seed is None else int(self.seed) * 7919
-        block_seed = lambda k: None if base_seed is None else base_seed + k  # noqa: E731
-
-        # --- inference: bottom-up ResNet blocks g_i (Eqs. 7-8)
-        self.bu_blocks = []
-        for i in range(L):
-            for j in range(M):
-                self.bu_blocks.append(
-                    GatedResidualBlock(
-                        self.filters[i],
-                        kernel_size=self.kernel_sizes[i],
-                        stride=self.strides[i] if j == M - 1 else 1,
-                        dropout=self.q_dropout,
-                        activation=activation,
-                        seed=block_seed(i * M + j),
-                        name=f"bu_block_{i + 1}_{j + 1}",
-                    )
-                )
-        # --- generative / top-down inference blocks f_i (Eqs. 4-6), shared
-        self.p_blocks = []
-        for i in range(L):
-            out_filters = self.filters[max(i - 1, 0)]
-            for j in range(M):
-                self.p_blocks.append(
-                    GatedResidualBlock(
-                        out_filters,
-                        kernel_size=self.kernel_sizes[i],
-                        stride=self.strides[i] if j == 0 else 1,
-                        transpose=j == 0 and as_pair(self.strides[i]) != (1, 1),
-                        dropout=self.p_dropout,
-                        activation=activation,
-                        seed=block_seed(10_000 + i * M + j),
-                        name=f"p_block_{i}_{j + 1}",
-                    )
-                )
+        self._block_seed = lambda k: None if base_seed is None else base_seed + k  # noqa: E731
+        if self.architecture_revision == 1:
+            self._build_revision_1_networks()
+        else:
+            self._build_authors_networks()
         # --- stochastic heads
-        head = lambda n, name: make_gaussian_head(n, latent_type, self.latent_kernel_size, name)  # noqa: E731
-        self.q_top_head = head(self.latent_sizes[-1], f"q_z{L}")
-        self.q_td_heads = [head(self.latent_sizes[i], f"q_td_z{i + 1}") for i in range(L - 1)]
-        self.p_td_heads = [head(self.latent_sizes[i], f"p_td_z{i + 1}") for i in range(L - 1)]
+        self.q_top_head = self._make_head(L - 1, f"q_z{L}")
+        self.q_td_heads = [self._make_head(i, f"q_td_z{i + 1}") for i in range(L - 1)]
+        self.p_td_heads = [self._make_head(i, f"p_td_z{i + 1}") for i in range(L - 1)]
         if self.bottom_up_latents:
-            self.q_bu_heads = [head(self.latent_sizes[i], f"q_bu_z{i + 1}") for i in range(L - 1)]
-            self.p_bu_heads = [head(self.latent_sizes[i], f"p_bu_z{i + 1}") for i in range(L - 1)]
+            self.q_bu_heads = [self._make_head(i, f"q_bu_z{i + 1}") for i in range(L - 1)]
+            self.p_bu_heads = [self._make_head(i, f"p_bu_z{i + 1}") for i in range(L - 1)]
         else:
             self.q_bu_heads, self.p_bu_heads = [], []
         # --- dense latents are projected back to feature maps
         self.bu_projections, self.p_projections = [], []
         if latent_type == "dense":
+            scale = self._init_scale
             for i in range(L):
                 spatial = self.resolutions[i][1]
-                self.p_projections.append(projection_layer(spatial, self.filters[i], f"p_proj_z{i + 1}"))
+                self.p_projections.append(projection_layer(spatial, self.filters[i], f"p_proj_z{i + 1}", scale))
                 if self.bottom_up_latents and i < L - 1:
-                    self.bu_projections.append(projection_layer(spatial, self.filters[i], f"bu_proj_z{i + 1}"))
+                    self.bu_projections.append(
+                        projection_layer(spatial, self.filters[i], f"bu_proj_z{i + 1}", scale)
+                    )
         self.output_head = self.make_output_head()
 
     # ---------------------------------------------------------------- hooks
@@ -274,7 +261,8 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
 
     def make_output_head(self):
         """The layer mapping the last generative features to `params`."""
-        return WeightNormConv2D(self.likelihood.num_params(int(self.data_shape[-1])), 1, name="output_head")
+        return WeightNormConv2D(self.likelihood.num_params(int(self.data_shape[-1])), 1,
+                                init_scale=self._init_scale or 1.0, name="output_head")
 
     def observation_log_prob(self, params, x, training=False, seed=None):
         """log p(x | z) per example, (B,), from the decoder output `params`."""
@@ -283,6 +271,100 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
     @staticmethod
     def _mask(masks, k):
         return None if masks is None else masks[k]
+
+    # ------------------------------------------------------------- networks
+    @property
+    def _init_scale(self):
+        """Data-dependent init scale of heads and projections (the authors': 0.01)."""
+        return 0.01 if self.architecture_revision == 2 else None
+
+    @property
+    def _two_inference_paths(self):
+        """The authors' second, uninterrupted deterministic inference path
+        exists only where z^BU interrupts the first one (BIVA, not LVAE)."""
+        return self.architecture_revision == 2 and self.bottom_up_latents
+
+    def _latent_kernel(self, i):
+        if self.latent_kernel_size == "resolution":
+            return tuple(self.resolutions[i][1])
+        return self.latent_kernel_size
+
+    def _make_head(self, i, name):
+        return make_gaussian_head(self.latent_sizes[i], self.latent_type, self._latent_kernel(i), name,
+                                  init_scale=self._init_scale)
+
+    def _build_revision_1_networks(self):
+        """Revision 1: one bottom-up path g_i of PixelCNN++ blocks whose
+        input is [d~_{i-1,M}, z^BU_{i-1}]; q(z^TD_i) reads [d~_{i,M}, d_{i,M}]."""
+        L, M = self.num_layers, self.layers_per_block
+        seed = self._block_seed
+        self.bu_blocks = [
+            GatedResidualBlock(
+                self.filters[i], kernel_size=self.kernel_sizes[i], stride=self.strides[i] if j == M - 1 else 1,
+                dropout=self.q_dropout, activation=self.activation, seed=seed(i * M + j),
+                name=f"bu_block_{i + 1}_{j + 1}",
+            )
+            for i in range(L) for j in range(M)
+        ]
+        self.p_blocks = [
+            GatedResidualBlock(
+                self.filters[max(i - 1, 0)], kernel_size=self.kernel_sizes[i],
+                stride=self.strides[i] if j == 0 else 1,
+                transpose=j == 0 and as_pair(self.strides[i]) != (1, 1),
+                dropout=self.p_dropout, activation=self.activation, seed=seed(10_000 + i * M + j),
+                name=f"p_block_{i}_{j + 1}",
+            )
+            for i in range(L) for j in range(M)
+        ]
+        self.td_inference_blocks, self.q_merge_blocks, self.top_merge_block = [], [], None
+
+    def _authors_block(self, i, j, stride, dropout, seed, name, transpose=False, residual=True):
+        return BIVAResidualBlock(
+            self.filters[i], kernel_size=self.kernel_sizes[i], stride=stride, transpose=transpose,
+            dropout=dropout, activation=self.activation, residual=residual, seed=self._block_seed(seed), name=name,
+        )
+
+    def _build_authors_networks(self):
+        """Revision 2, the authors' network (`larsmaaloee/BIVA`, `models/biva.py`).
+
+        Per level i, M layers each of: the stochastic bottom-up path
+        (`bu_blocks`, input z^BU_{i-1}, auxiliary input both paths' outputs
+        of level i-1) and, for BIVA, the uninterrupted deterministic path
+        (`td_inference_blocks`, auxiliary input the bottom-up output of
+        level i); a merge layer of both paths' top outputs for q(z_L)
+        (`top_merge_block`) and, per level below the top, a merge layer of
+        the inference features with the generative features d_i for
+        q(z^TD_i) (`q_merge_blocks`). The generative layers f_i put the
+        stride (transposed) in their first layer. The first layer of the
+        network and of every f_i has no shortcut, as in the authors' code.
+        """
+        L, M = self.num_layers, self.layers_per_block
+        last = lambda i, j: self.strides[i] if j == M - 1 else 1  # noqa: E731
+        self.bu_blocks = [
+            self._authors_block(i, j, last(i, j), self.q_dropout, i * M + j, f"bu_block_{i + 1}_{j + 1}",
+                                residual=(i, j) != (0, 0))
+            for i in range(L) for j in range(M)
+        ]
+        self.td_inference_blocks = [
+            self._authors_block(i, j, last(i, j), self.q_dropout, 20_000 + i * M + j,
+                                f"td_inference_block_{i + 1}_{j + 1}", residual=(i, j) != (0, 0))
+            for i in range(L) for j in range(M)
+        ] if self._two_inference_paths else []
+        self.top_merge_block = (
+            self._authors_block(L - 1, 0, 1, self.q_dropout, 30_000, "top_merge_block")
+            if self._two_inference_paths else None
+        )
+        # the merge for q(z^TD_i) takes the filters and kernel of level i + 1,
+        # whose generative layers f_{i+1} produce d_i (`dims[::-1][-1]` there)
+        self.q_merge_blocks = [
+            self._authors_block(i + 1, 0, 1, self.p_dropout, 40_000 + i, f"q_merge_block_{i + 1}")
+            for i in range(L - 1)
+        ]
+        self.p_blocks = [
+            self._authors_block(i, j, self.strides[i] if j == 0 else 1, self.p_dropout, 10_000 + i * M + j,
+                                f"p_block_{i}_{j + 1}", transpose=j == 0, residual=j != 0)
+            for i in range(L) for j in range(M)
+        ]
 
     # ------------------------------------------------------------ structure
     @classmethod
@@ -346,7 +428,6 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         h, w = self.resolutions[i][1]
         return (h, w, self.latent_sizes[i])
 
-    # ------------------------------------------------------------- networks
     def _head(self, layer, features):
         return gaussian_params(layer, features, self.latent_type, self.min_scale)
 
@@ -366,24 +447,55 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         gen = self._seed(seed)
         L, M = self.num_layers, self.layers_per_block
         h, masks = self.embed_inputs(x, training=training)
-        features, q_bu, z_bu = [], [], []
+        authors = self.architecture_revision == 2
+        h_td, aux = h, None
+        features, q_features, q_bu, z_bu = [], [], [], []
         for i in range(L):
+            mask_in = self._mask(masks, i)
             for j in range(M):
                 out_mask = self._mask(masks, i + 1 if j == M - 1 else i)
-                h = self._bu_block(i, j)(
-                    h, training=training, input_mask=self._mask(masks, i), output_mask=out_mask
-                )
+                h = self._bu_block(i, j)(h, aux=aux, training=training, input_mask=mask_in, output_mask=out_mask)
             features.append(h)
+            if self._two_inference_paths:
+                for j in range(M):
+                    out_mask = self._mask(masks, i + 1 if j == M - 1 else i)
+                    h_td = self.td_inference_blocks[i * M + j](
+                        h_td, aux=h, training=training, input_mask=mask_in, output_mask=out_mask
+                    )
+                q_features.append(h_td)
+                aux = ops.concatenate([h, h_td], axis=-1)
+            else:
+                q_features.append(h)
+                aux = h if authors else None
             if i < L - 1 and self.bottom_up_latents:
                 loc, scale = self._head(self.q_bu_heads[i], h)
                 z = self._draw(loc, scale, gen, use_mean)
                 q_bu.append((loc, scale))
                 z_bu.append(z)
                 proj = self.bu_projections[i] if self.latent_type == "dense" else None
-                zmap = latent_to_map(proj, z, self.resolutions[i][1], self.filters[i], self.latent_type)
-                h = ops.concatenate([h, ops.cast(zmap, h.dtype)], axis=-1)
-        q_top = self._head(self.q_top_head, features[-1])
-        return {"features": features, "q_bu": q_bu, "z_bu": z_bu, "q_top": q_top, "masks": masks}
+                zmap = ops.cast(latent_to_map(proj, z, self.resolutions[i][1], self.filters[i], self.latent_type),
+                                h.dtype)
+                # revision 2: the next level reads z^BU_i alone (the features
+                # arrive through `aux`); revision 1: [d~_{i,M}, z^BU_i]
+                h = zmap if authors else ops.concatenate([h, zmap], axis=-1)
+        top = features[-1]
+        if self._two_inference_paths:
+            top_mask = self._mask(masks, L)
+            top = self.top_merge_block(
+                ops.concatenate([q_features[-1], features[-1]], axis=-1),
+                training=training, input_mask=top_mask, output_mask=top_mask,
+            )
+        q_top = self._head(self.q_top_head, top)
+        return {"features": features, "q_features": q_features, "q_bu": q_bu, "z_bu": z_bu, "q_top": q_top,
+                "masks": masks, "training": training}
+
+    @staticmethod
+    def repeat_state(state, times):
+        """The output of `bottom_up` with every example repeated `times`
+        times (rows `b * times ... (b + 1) * times - 1` are example b)."""
+        tensors = {k: v for k, v in state.items() if k != "training"}
+        repeated = keras.tree.map_structure(lambda t: None if t is None else ops.repeat(t, times, axis=0), tensors)
+        return dict(repeated, training=state.get("training", False))
 
     def _generative_block(self, i, z, skips, y, training, masks=None):
         """f_i: z_{i+1} (and d_{i+1}) -> d_i, returning every layer's output."""
@@ -439,8 +551,7 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
                 z_td, q_loc, q_scale, ops.zeros_like(q_loc), ops.ones_like(q_loc), mask=self._mask(masks, i + 1)
             )
             return {"z_td": z_td, "z_bu": None, "kl_td": kl_td, "kl_bu": ops.zeros_like(kl_td), "log_ratio": log_ratio}
-        features = ops.concatenate([state["features"][i], ops.cast(d, state["features"][i].dtype)], axis=-1)
-        q_td = self._head(self.q_td_heads[i], features)
+        q_td = self._head(self.q_td_heads[i], self._q_td_features(i, d, state))
         z_td = self._draw(*q_td, gen, use_mean)
         level_mask = self._mask(masks, i + 1)
         kl_td, log_ratio = kl_and_log_ratio(z_td, *q_td, *p_td, mask=level_mask)
@@ -456,6 +567,18 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         else:
             z_bu, kl_bu = None, ops.zeros_like(kl_td)
         return {"z_td": z_td, "z_bu": z_bu, "kl_td": kl_td, "kl_bu": kl_bu, "log_ratio": log_ratio}
+
+    def _q_td_features(self, i, d, state):
+        """The features q(z^TD_i | .) reads: revision 2 merges the inference
+        features of level i with d_i in a gated layer (the authors'
+        `qz_top_down_pz_merge`), revision 1 concatenates [d~_{i,M}, d_{i,M}]."""
+        inferred = state["q_features"][i]
+        d = ops.cast(d, inferred.dtype)
+        if self.architecture_revision == 1:
+            return ops.concatenate([inferred, d], axis=-1)
+        mask = self._mask(state.get("masks"), i + 1)
+        return self.q_merge_blocks[i](inferred, aux=d, training=state.get("training", False), input_mask=mask,
+                                      output_mask=mask)
 
     def _top_down_step(self, i, d, skips, draw, y, training, masks):
         """One level of the top-down pass, shared by every mode.
@@ -696,9 +819,16 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
                 "p_dropout": self.p_dropout,
                 "activation": self.activation,
                 "min_scale": self.min_scale,
+                "architecture_revision": self.architecture_revision,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config.setdefault("architecture_revision", 1)  # saved before revision 2 existed
+        return super().from_config(config)
 
 
 @keras.saving.register_keras_serializable(package="keras_hvae")

@@ -227,14 +227,8 @@ class SemiSupervisedBIVA(BIVA):
         K = self.num_classes
         batch = ops.shape(x)[0]
         logits = self.classifier(x, training=training)
-        state = self.bottom_up(x, training=training, seed=gen)
+        state = self.repeat_state(self.bottom_up(x, training=training, seed=gen), K)
         rep = lambda t: ops.repeat(t, K, axis=0)  # noqa: E731
-        state = {
-            "features": [rep(t) for t in state["features"]],
-            "q_bu": [(rep(a), rep(b)) for a, b in state["q_bu"]],
-            "z_bu": [rep(t) for t in state["z_bu"]],
-            "q_top": tuple(rep(t) for t in state["q_top"]),
-        }
         y = ops.tile(ops.eye(K, dtype="float32"), (batch, 1))  # row b*K + k is e_k
         if isinstance(prior_layers, (int, np.integer)):
             out = self.top_down(state, prior_layers=int(prior_layers), seed=gen, training=training, y=y)

@@ -95,9 +95,11 @@ def _blocks(model):
 def test_top_down_inference_shares_the_generative_weights(tiny_model, random_binary):
     model = tiny_model
     L, M = model.num_layers, model.layers_per_block
-    # Only the bottom-up blocks g_i and the generative blocks f_i exist: the
-    # top-down inference path has no blocks of its own.
-    assert len(_blocks(model)) == 2 * L * M
+    # The authors' network: the two inference paths (bottom-up g_i and the
+    # uninterrupted deterministic path), the generative blocks f_i, one merge
+    # for q(z_L) and one per level below it for q(z^TD_i); the top-down
+    # inference pass has no blocks of its own beyond the merges.
+    assert len(_blocks(model)) == 3 * L * M + 1 + (L - 1)
     block_vars = {id(v) for b in _blocks(model) for v in b.trainable_variables}
     head_vars = [v for v in model.trainable_variables if id(v) not in block_vars]
     # heads: q(z_L), q_TD, p_TD, q_BU, p_BU per level below L (v, g, bias each),
