@@ -115,20 +115,31 @@ def _load(preset, precision=None, load_weights=True):
     return load_preset(preset, load_weights=load_weights, precision=precision)
 
 
-def _load_with_inputs(args, capability, limit):
-    """`(model, x)`: the preset `args.preset` and `limit` of its test inputs.
-
-    `(None, None)` (after a message on stderr) when the model lacks the
-    method `capability`.
-    """
+def _held_out(model, dataset, path=None, split="test", limit=None):
+    """The held-out inputs of `dataset` for `model`: images as numpy arrays;
+    for a text model the sentences as ids of its own vocabulary, with the
+    corpus settings its preset records (`metadata["tokenization"]`)."""
     from keras_hvae.datasets.registry import test_inputs
 
-    model = _load(args.preset, args.precision)
-    if not hasattr(model, capability):
-        print(f"{type(model).__name__} has no {capability}.", file=sys.stderr)
-        return None, None
-    x = test_inputs(args.dataset or model.preset_metadata.get("dataset"), path=args.data, limit=limit)
-    return model, x
+    if dataset is None:
+        raise ValueError("no dataset name: pass --dataset (the preset's metadata records none).")
+    text = {}
+    if hasattr(model, "vocabulary"):
+        meta = getattr(model, "preset_metadata", None) or {}
+        text = {"vocabulary": model.vocabulary,
+                "tokenization": dict({"max_length": model.max_length}, **meta.get("tokenization", {}))}
+    return test_inputs(dataset, path=path, split=split, limit=limit, **text)
+
+
+def _models_that_can(capability):
+    """`(class names, shipped preset names)` whose model class has the method `capability`."""
+    from keras_hvae.utils import registry
+    from keras_hvae.utils.presets import shipped_presets
+
+    classes = registry.models()
+    able = sorted(name for name, cls in classes.items() if callable(getattr(cls, capability, None)))
+    presets = sorted(name for name, meta in shipped_presets().items() if meta.get("class_name") in able)
+    return able, presets
 
 
 def _print_table(rows, headers):
@@ -202,8 +213,17 @@ def cmd_sample(args):
     from keras_hvae.evaluation.plots import save_image_grid
 
     model = _load(args.preset, args.precision)
+    if hasattr(model, "generate"):  # a text model: sentences, one a line
+        sentences = model.generate(args.num, temperature=0 if args.mean else args.temperature, seed=args.seed)
+        for sentence in sentences:
+            print(sentence)
+        if args.out is not None:
+            Path(args.out).write_text("\n".join(sentences) + "\n", encoding="utf-8")
+            print(f"wrote {args.out} ({args.num} sentences)", file=sys.stderr)
+        return 0
     images = model.sample(args.num, temperature=args.temperature, seed=args.seed, mean=args.mean)
-    path = save_image_grid(images, args.out, title=f"{args.preset}: {args.num} samples, T={args.temperature}")
+    out = args.out or "samples.png"
+    path = save_image_grid(images, out, title=f"{args.preset}: {args.num} samples, T={args.temperature}")
     print(f"wrote {path} ({args.num} samples)")
     return 0
 
@@ -225,21 +245,26 @@ def _se(value):
 
 
 def cmd_evaluate(args):
-    from keras_hvae.datasets.registry import test_inputs
     from keras_hvae.evaluation.protocol import score_preset_protocol
 
     model = _load(args.preset, args.precision)
     dataset = args.dataset or model.preset_metadata.get("dataset")
-    if args.download and args.data is None and "mnist" in str(dataset):
+    if args.download and args.data is None and "fashion" in str(dataset):
+        from keras_hvae.datasets import fashion_mnist_files
+
+        fashion_mnist_files(download=True)
+    elif args.download and args.data is None and "mnist" in str(dataset):
         from keras_hvae.datasets import mnist_path
 
         mnist_path(download=True)
-    x = test_inputs(dataset, path=args.data, split=args.split)  # the whole split: subsets are drawn at random
+    x = _held_out(model, dataset, path=args.data, split=args.split)  # the whole split: subsets are drawn at random
     total = len(x)
+    text = hasattr(model, "bits_per_word")
     if not args.quiet:
         n = total if args.limit is None else min(args.limit, total)
         m = min(args.iwae_limit, n)
-        print(f"Evaluating {args.preset} on {dataset} ({args.split} split, {total} examples, {args.precision}): "
+        print(f"Evaluating {args.preset} on {dataset} ({args.split} split, {total} "
+              f"{'sentences' if text else 'examples'}, {args.precision}): "
               f"ELBO on {'the whole split' if n == total else f'{n} examples drawn at random'}, IWAE "
               f"k={args.iwae_samples} on {m} examples drawn at random (seed {args.seed}); the progress lines "
               f"give the time left (ETA).", file=sys.stderr)
@@ -253,8 +278,8 @@ def cmd_evaluate(args):
     iwae = scores["test_iwae"]
     k = iwae["num_samples"]
     bits = scores.get("test_bits_per_dim")
-    print(f"{args.preset} on {dataset} ({args.split} split, {scores['num_split_examples']} examples, "
-          f"{args.precision})")
+    print(f"{args.preset} on {dataset} ({args.split} split, {scores['num_split_examples']} "
+          f"{'sentences' if text else 'examples'}, {args.precision})")
     print(_protocol_line(scores))
     print()
     _print_table([
@@ -265,7 +290,10 @@ def cmd_evaluate(args):
         ("ELBO on the IWAE examples", iwae["num_examples"], f"{iwae['elbo_on_the_same_examples']:.3f}",
          _se(iwae["elbo_on_the_same_examples_stderr"]), "", ""),
         ("IWAE - ELBO (same examples)", iwae["num_examples"], f"{iwae['gap']:.3f}", _se(iwae["gap_stderr"]), "", ""),
-    ], ("bound", "examples", "nats", "± s.e.", "-log p(x) <=", "bits/dim"))
+    ], ("bound", "examples", "nats", "± s.e.", "-log p(x) <=", "bits/word" if text else "bits/dim"))
+    if text:
+        print("nats per sentence; bits/word = -(sum of the bounds) / (tokens x ln 2), tokens = words + one EOS "
+              "per sentence (model.num_dims, model.bits_per_word)")
     return 0
 
 
@@ -313,13 +341,12 @@ def cmd_export(args):
     return 0
 
 
-def _anomaly_inputs(dataset, path, limit, seed):
+def _anomaly_inputs(model, dataset, path, limit, seed):
     """`(x, indices)`: `limit` examples drawn uniformly at random (seeded)
     from the whole test split of `dataset` at `path`, or from a `.npy`
     array of model inputs; `indices` are their positions in the split."""
     import numpy as np
 
-    from keras_hvae.datasets.registry import test_inputs
     from keras_hvae.evaluation.protocol import random_subset
 
     if path is not None and str(path).endswith(".npy"):
@@ -327,29 +354,66 @@ def _anomaly_inputs(dataset, path, limit, seed):
     else:
         if dataset is None:
             raise ValueError("no dataset name: pass --dataset/--ood-dataset (the preset records none).")
-        x = test_inputs(dataset, path=path)
+        x = _held_out(model, dataset, path=path)
     if len(x) == 0:
         raise ValueError(f"{path or dataset} holds no examples.")
     idx = random_subset(len(x), limit, seed)
     return x[idx], idx
 
 
-def _write_anomaly_csv(path, ks, sets):
-    """One row per example: its set, its index in that set's split and L^{>k} for every k."""
+def _write_anomaly_csv(path, columns, sets):
+    """One row per example: its set, its index in that set's split and every score column
+    (shortest round-trip decimals: the metrics recomputed from the file are the table's)."""
     import csv
 
+    names = [c[1] for c in columns]
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["set", "index"] + [f"L>{k}" for k in ks])
+        writer.writerow(["set", "index"] + names)
         for name, idx, scores in sets:
             for row, i in enumerate(idx):
-                writer.writerow([name, int(i)] + [f"{float(scores[k][row]):.6g}" for k in ks])
+                writer.writerow([name, int(i)] + [repr(float(scores[c][row])) for c in names])
+
+
+#: `anomaly --score` choices: the bound L^{>k}, the likelihood ratio LLR^{>k}, or both.
+ANOMALY_SCORES = ("bound", "llr", "both")
+
+
+def _anomaly_columns(ks, score):
+    """`[(label, column, kind, k)]`: L^{>k} for every k (kind "bound", low =
+    anomalous) and/or LLR^{>k} = L - L^{>k} for every k >= 1 (kind "llr",
+    high = anomalous), in that order."""
+    from keras_hvae.evaluation.anomaly import check_likelihood_ratio_levels
+
+    columns = []
+    if score in ("bound", "both"):
+        columns += [(f"L^{{>{k}}}" + (" (ELBO)" if k == 0 else ""), f"L>{k}", "bound", k) for k in ks]
+    if score in ("llr", "both"):
+        llr_ks = check_likelihood_ratio_levels(ks) if score == "llr" else [k for k in ks if k >= 1]
+        columns += [(f"LLR^{{>{k}}}", f"LLR>{k}", "llr", k) for k in llr_ks]
+    if not columns:
+        raise ValueError("no score to compute: LLR^{>k} needs some k >= 1 (--k).")
+    return columns
+
+
+def _anomaly_set_scores(model, x, columns, num_samples, seed, progress, label):
+    """`{column: per-example scores}` of one set: each bound L^{>k} once (k = 0
+    too when a ratio needs it), under one seed, and LLR^{>k} = L^{>0} - L^{>k}
+    from the same draws (`keras_hvae.evaluation.anomaly.likelihood_ratios`)."""
+    from keras_hvae.evaluation.anomaly import anomaly_scores, likelihood_ratios
+
+    llr_ks = [k for _, _, kind, k in columns if kind == "llr"]
+    needed = list(dict.fromkeys(([0] if llr_ks else []) + [k for _, _, kind, k in columns if kind == "bound"]
+                                + llr_ks))
+    bounds = anomaly_scores(model, x, needed, num_samples=num_samples, seed=seed, progress=progress, label=label)
+    ratios = likelihood_ratios(bounds, llr_ks) if llr_ks else {}
+    return {column: (bounds if kind == "bound" else ratios)[k] for _, column, kind, k in columns}
 
 
 def cmd_anomaly(args):
     import numpy as np
 
-    from keras_hvae.evaluation.anomaly import anomaly_scores, detection_metrics, plot_anomaly_histograms
+    from keras_hvae.evaluation.anomaly import detection_metrics, plot_anomaly_histograms
 
     ood = args.ood_data is not None or args.ood_dataset is not None
     if args.out is not None and not ood:
@@ -360,51 +424,117 @@ def cmd_anomaly(args):
         raise ValueError(f"{type(model).__name__} has no anomaly_score (L^{{>k}}): use a BIVA preset "
                          f"(e.g. biva_binarized_mnist).")
     layers = int(getattr(model, "num_layers", len(getattr(model, "latent_layer_names", ())) or 0))
-    ks = list(args.k) if args.k else ([2] if not ood else list(range(layers)))
+    score = args.score or ("both" if ood else "bound")
+    first = 1 if score == "llr" else 0
+    ks = list(args.k) if args.k else ([2] if not ood else list(range(first, layers)))
     bad = [k for k in ks if k >= layers]
     if bad:
         raise ValueError(f"--k must be a whole number with 0 <= k < {layers} (the preset's number of latent "
                          f"layers), got {bad[0]}.")
     ks = list(dict.fromkeys(ks))  # in order, once each
+    columns = _anomaly_columns(ks, score)
     dataset = args.dataset or model.preset_metadata.get("dataset")
-    x_in, idx_in = _anomaly_inputs(dataset, args.data, args.limit, args.seed)
+    x_in, idx_in = _anomaly_inputs(model, dataset, args.data, args.limit, args.seed)
+    if ood:  # read both sets before scoring: a missing or unknown set fails at once
+        ood_dataset = args.ood_dataset or dataset
+        x_out, idx_out = _anomaly_inputs(model, ood_dataset, args.ood_data, args.limit, args.seed)
     progress = not args.quiet
-    s_in = anomaly_scores(model, x_in, ks, num_samples=args.num_samples, seed=args.seed, progress=progress,
-                          label="in-distribution" if ood else "")
+    s_in = _anomaly_set_scores(model, x_in, columns, args.num_samples, args.seed, progress,
+                               "in-distribution" if ood else "")
     sets = [("in", idx_in, s_in)]
     if not ood:
-        out = [{"k": k, "mean": float(np.mean(s_in[k])), "std": float(np.std(s_in[k])),
-                "num_examples": int(len(s_in[k])), "seed": args.seed} for k in ks]
+        out = [{"score": kind, "k": k, "mean": float(np.mean(s_in[c])), "std": float(np.std(s_in[c])),
+                "num_examples": len(s_in[c]), "seed": args.seed} for _, c, kind, k in columns]
         print(json.dumps(out[0] if len(out) == 1 else out, indent=2))
     else:
-        ood_dataset = args.ood_dataset or dataset
-        x_out, idx_out = _anomaly_inputs(ood_dataset, args.ood_data, args.limit, args.seed)
-        s_out = anomaly_scores(model, x_out, ks, num_samples=args.num_samples, seed=args.seed + 10**6,
-                               progress=progress, label="out-of-distribution")
+        s_out = _anomaly_set_scores(model, x_out, columns, args.num_samples, args.seed + 10**6, progress,
+                                    "out-of-distribution")
         sets.append(("out", idx_out, s_out))
         in_name = args.data or dataset
         out_name = args.ood_data or ood_dataset
         print(f"{args.preset}: in-distribution {in_name} ({len(x_in)} examples), out-of-distribution "
               f"{out_name} ({len(x_out)} examples)")
         print(f"examples drawn uniformly at random from each split (seed {args.seed}); S={args.num_samples} "
-              f"importance samples; positive = out-of-distribution, flagged when its bound is low")
+              f"importance samples; positive = out-of-distribution, flagged when its bound L^{{>k}} is low or its "
+              f"likelihood ratio LLR^{{>k}} = L - L^{{>k}} is high")
         print()
         rows = []
-        for k in ks:
-            m = detection_metrics(s_in[k], s_out[k])
-            rows.append((f"L^{{>{k}}}" + (" (ELBO)" if k == 0 else ""), f"{m['auroc']:.4f}", f"{m['auprc']:.4f}",
-                         f"{m['fpr80']:.4f}", f"{np.mean(s_in[k]):.2f}", f"{np.mean(s_out[k]):.2f}"))
+        for label, c, kind, _ in columns:
+            m = detection_metrics(s_in[c], s_out[c], higher_is_anomalous=kind == "llr")
+            rows.append((label, f"{m['auroc']:.4f}", f"{m['auprc']:.4f}", f"{m['fpr80']:.4f}",
+                         f"{np.mean(s_in[c]):.2f}", f"{np.mean(s_out[c]):.2f}"))
         _print_table(rows, ("score", "AUROC", "AUPRC", "FPR80", "mean in (nats)", "mean out (nats)"))
         if args.out is not None:
-            plot_anomaly_histograms({k: s_in[k] for k in ks}, {k: s_out[k] for k in ks}, args.out,
-                                    title=f"{Path(str(args.preset)).name}: L^{{>k}} of {Path(str(in_name)).name} (in) "
-                                          f"and {Path(str(out_name)).name} (out)")
+            plot_anomaly_histograms({label: s_in[c] for label, c, _, _ in columns},
+                                    {label: s_out[c] for label, c, _, _ in columns}, args.out,
+                                    title=f"{Path(str(args.preset)).name}: {Path(str(in_name)).name} (in) "
+                                          f"and {Path(str(out_name)).name} (out)",
+                                    higher_is_anomalous={label: kind == "llr" for label, _, kind, _ in columns})
             print(f"wrote {args.out}")
     if args.csv is not None:
-        _write_anomaly_csv(args.csv, ks, sets)
+        _write_anomaly_csv(args.csv, columns, sets)
         print(f"wrote {args.csv} ({sum(len(i) for _, i, _ in sets)} examples)", file=sys.stderr if not ood
               else sys.stdout)
     return 0
+
+
+def _inpaint_masks(model, num, seed):
+    """Masks (1 = known) of `num` images as the model was trained on them:
+    "quadrants" cycles through 1, 2 and 3 visible quadrants, "squares" (the
+    default) places the model's occluders at random (numpy, seeded)."""
+    import numpy as np
+
+    from keras_hvae.models.matnet import numpy_quadrant_masks, numpy_random_square_masks
+
+    shape = tuple(model.data_shape)
+    if getattr(model, "mask_generator", None) == "quadrants":
+        return np.concatenate([numpy_quadrant_masks(1, shape, 1 + i % 3) for i in range(num)])
+    return numpy_random_square_masks(num, shape, num_squares=getattr(model, "num_squares", 3),
+                                     square_size=getattr(model, "square_size", None), seed=seed)
+
+
+def check_inpainting(x, mask, filled):
+    """Checks an inpainting: the observed pixels (mask 1) unchanged, the
+    filled-in values finite and in the data's range ([0, 255] for uint8
+    images, [0, 1] for images in [0, 1], else [min, max] of the observed
+    data).
+
+    Args:
+        x: the images `(B, H, W, C)`.
+        mask: `(B, H, W, 1)` (or broadcastable), 1 = observed.
+        filled: the model's output, the shape of `x`.
+
+    Returns:
+        a one-line summary of what was checked.
+
+    Raises:
+        ValueError: naming what is wrong (shape, changed observed pixels,
+            values out of range or not finite).
+    """
+    import numpy as np
+
+    x, filled = np.asarray(x), np.asarray(filled)
+    if filled.shape != x.shape:
+        raise ValueError(f"inpainting returned shape {filled.shape} for images of shape {x.shape}.")
+    known = np.broadcast_to(np.asarray(mask) > 0.5, x.shape)
+    changed = int(np.sum(known & (filled != x)))
+    if changed:
+        raise ValueError(f"inpainting changed {changed} of the {int(known.sum())} observed pixels; they must be "
+                         "returned unchanged.")
+    if x.dtype == np.uint8:
+        lo, hi = 0.0, 255.0
+    elif x.size and x.min() >= 0 and x.max() <= 1:
+        lo, hi = 0.0, 1.0
+    else:
+        lo, hi = float(x.min()), float(x.max())
+    values = filled[~known].astype("float64")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("inpainting returned non-finite values for the missing pixels.")
+    if values.size and (values.min() < lo or values.max() > hi):
+        raise ValueError(f"inpainted values lie in [{values.min():.4g}, {values.max():.4g}], outside the data's "
+                         f"range [{lo:g}, {hi:g}].")
+    return (f"checked: the {int(known.sum())} observed pixels are unchanged, the {values.size} inpainted values "
+            f"lie in [{lo:g}, {hi:g}]")
 
 
 def cmd_inpaint(args):
@@ -412,14 +542,27 @@ def cmd_inpaint(args):
 
     from keras_hvae.evaluation.plots import save_image_grid
 
-    model, x = _load_with_inputs(args, "inpaint", args.num)
-    if model is None:
-        return 2
-    mask = model.default_mask(x, seed=args.seed) if hasattr(model, "default_mask") else None
-    filled = model.inpaint(x, mask)
-    shown = np.where(mask > 0, x, 0.5) if mask is not None else x
+    model = _load(args.preset, args.precision)
+    if not callable(getattr(model, "inpaint", None)):
+        classes, presets = _models_that_can("inpaint")
+        raise ValueError(  # noqa: TRY004 (a bad --preset for this command: one line, exit status 2, as ValueErrors)
+            f"{type(model).__name__} ({args.preset}) cannot inpaint. Classes that can: "
+            f"{', '.join(classes) or 'none'} (e.g. ConditionalMatNet.from_architecture(\"mnist_quadrants\") "
+            f"trained with fit and saved with save_to_preset: docs/matnet.md, \"Conditional MatNets and "
+            f"inpainting\"); shipped presets that can: {', '.join(presets) or 'none in this installation'}.")
+    dataset = args.dataset or model.preset_metadata.get("dataset")
+    x = _held_out(model, dataset, path=args.data)
+    from keras_hvae.evaluation.protocol import random_subset
+
+    x = x[random_subset(len(x), args.num, args.seed)]
+    mask = _inpaint_masks(model, len(x), args.seed)
+    filled = model.inpaint(x, mask, seed=args.seed)
+    summary = check_inpainting(x, mask, filled)
+    gap = np.asarray(127 if x.dtype == np.uint8 else 0.5, x.dtype)
+    shown = np.where(np.broadcast_to(mask > 0.5, x.shape), x, gap)
     save_image_grid(np.concatenate([x, shown, filled]), args.out, num_columns=len(x),
                     title="original / known pixels / inpainted")
+    print(summary)
     print(f"wrote {args.out}")
     return 0
 
@@ -532,15 +675,19 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="print the full metadata as JSON")
     p.set_defaults(func=cmd_presets)
 
-    p = sub.add_parser("sample", help="write a grid of samples from a preset as PNG")
+    p = sub.add_parser("sample", help="write a grid of samples from a preset as PNG (text presets: print "
+                                      "sentences)")
     p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")
     p.add_argument("--num", type=positive_int, default=64, help="number of samples (>= 1)")
-    p.add_argument("--out", default="samples.png", help="PNG file to write")
+    p.add_argument("--out", default=None,
+                   help="PNG file to write (default: samples.png; a text model prints its sentences and writes "
+                        "them to this file only when it is given)")
     p.add_argument("--temperature", type=positive_float, default=1.0,
                    help="scales the prior standard deviations (a finite number > 0)")
     p.add_argument("--seed", type=non_negative_int, default=None,
                    help="seed of the draws, >= 0 (default: a fresh stream from the model's seed)")
-    p.add_argument("--mean", action="store_true", help="show the mean of p(x|z) instead of a draw")
+    p.add_argument("--mean", action="store_true",
+                   help="show the mean of p(x|z) instead of a draw (text: greedy words from the prior means)")
     _add_precision(p, "precision the preset is loaded and sampled in")
     p.set_defaults(func=cmd_sample)
 
@@ -600,17 +747,25 @@ def build_parser():
     _add_precision(p, "precision the exported endpoints compute in")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("anomaly", help="L^{>k} anomaly scores (BIVA); AUROC against an out-of-distribution set",
+    p = sub.add_parser("anomaly", help="L^{>k} and LLR^{>k} anomaly scores (BIVA); AUROC against an "
+                                       "out-of-distribution set",
                        description="Scores held-out data with BIVA's bound L^{>k} (k bottom levels drawn from the "
-                                   "prior; k = 0 is the ELBO). With an out-of-distribution set (--ood-data or "
-                                   "--ood-dataset) it prints AUROC, AUPRC and FPR at 80% TPR for every k "
-                                   "(out-of-distribution = positive, low bound = anomalous), and writes the "
-                                   "per-example scores (--csv) and their histograms (--out). Without one it prints "
-                                   "the mean and spread of L^{>k} on the in-distribution set as JSON.")
+                                   "prior; k = 0 is the ELBO) and the likelihood ratio LLR^{>k} = L - L^{>k} "
+                                   "(Havtorn et al., 2021). With an out-of-distribution set (--ood-data or "
+                                   "--ood-dataset, e.g. fashion_mnist) it prints AUROC, AUPRC and FPR at 80% TPR "
+                                   "for every score (out-of-distribution = positive; a low bound or a high ratio "
+                                   "= anomalous), and writes the per-example scores (--csv) and their histograms "
+                                   "(--out). Without one it prints the mean and spread of the scores on the "
+                                   "in-distribution set as JSON.")
     p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")
     p.add_argument("--k", type=non_negative_int, nargs="+", default=None,
-                   help="levels drawn from the prior (L^{>k}), 0 <= k < the number of latent layers; one or more "
-                        "(default: 2 without an out-of-distribution set, every k with one)")
+                   help="levels drawn from the prior (L^{>k}, LLR^{>k}), 0 <= k < the number of latent layers "
+                        "(k >= 1 for LLR); one or more (default: 2 without an out-of-distribution set, every k "
+                        "with one)")
+    p.add_argument("--score", choices=ANOMALY_SCORES, default=None,
+                   help="bound: L^{>k} (k = 0 is the ELBO; low = anomalous); llr: the likelihood ratio "
+                        "LLR^{>k} = L - L^{>k} for k >= 1 (high = anomalous); both (default: bound without an "
+                        "out-of-distribution set, both with one)")
     p.add_argument("--num-samples", type=positive_int, default=1, help="importance samples per example (>= 1)")
     p.add_argument("--data", type=existing_path, default=None,
                    help="in-distribution data: a dataset file or directory, or a .npy array of model inputs "
@@ -627,22 +782,31 @@ def build_parser():
                         "(seeded by --seed)")
     p.add_argument("--seed", type=non_negative_int, default=0,
                    help="seed of the random examples and of the Monte-Carlo samples (>= 0)")
-    p.add_argument("--csv", default=None, help="write the per-example scores (one column per k) to this CSV file "
-                                               "(default: none)")
-    p.add_argument("--out", default=None, help="write the histograms of the scores of both sets, one panel per "
-                                               "k, to this PNG; needs an out-of-distribution set (default: none)")
+    p.add_argument("--csv", default=None, help="write the per-example scores (one column per score: L>k, "
+                                               "LLR>k) to this CSV file (default: none)")
+    p.add_argument("--out", default=None, help="write the histograms of the scores of both sets to this PNG, one "
+                                               "panel per score; needs an OOD set (default: none)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     _add_precision(p, "precision the preset is loaded and scored in")
     p.set_defaults(func=cmd_anomaly)
 
-    p = sub.add_parser("inpaint", help="inpaint occluded test images (conditional MatNet)")
+    p = sub.add_parser("inpaint", help="inpaint occluded test images (conditional MatNet)",
+                       description="Occludes --num test images drawn at random (the masks the model was trained "
+                                   "with: quadrants or square occluders), fills in the missing pixels, checks the "
+                                   "result (observed pixels unchanged, values in the data's range) and writes "
+                                   "original / known pixels / inpainted as a PNG. Needs a model class with "
+                                   "inpaint (ConditionalMatNet); other presets say which classes and shipped "
+                                   "presets can.")
     p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")
-    p.add_argument("--num", type=positive_int, default=8, help="test images to inpaint (>= 1)")
+    p.add_argument("--num", type=positive_int, default=8,
+                   help="test images to inpaint, drawn uniformly at random from the test split (seeded by --seed; "
+                        ">= 1)")
     p.add_argument("--out", default="inpaint.png", help="PNG file to write")
     p.add_argument("--data", type=existing_path, default=None,
                    help="dataset file or directory (default: the cache)")
     p.add_argument("--dataset", default=None, help="dataset name (default: the preset's)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the masks (>= 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the images drawn, of the masks and of the completions (>= 0)")
     _add_precision(p, "precision the preset is loaded and run in")
     p.set_defaults(func=cmd_inpaint)
 

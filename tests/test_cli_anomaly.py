@@ -56,17 +56,18 @@ def test_in_against_out_prints_the_table_and_writes_csv_and_histograms(tiny_biva
     assert main(argv) == 0
     captured = capsys.readouterr()
     out = captured.out
-    # every k of the 2-level preset, with AUROC, AUPRC and FPR80
+    # every k of the 2-level preset, with AUROC, AUPRC and FPR80, and the likelihood ratio for k = 1
     assert "AUROC" in out and "AUPRC" in out and "FPR80" in out
     assert "L^{>0} (ELBO)" in out and "L^{>1}" in out and "L^{>2}" not in out
+    assert "LLR^{>1}" in out and "LLR^{>0}" not in out and "LLR^{>2}" not in out
     assert "(20 examples)" in out and "seed 3" in out
     # labelled progress for both sets and every k
     for label in ("in-distribution L^{>0}", "in-distribution L^{>1}", "out-of-distribution L^{>0}",
                   "out-of-distribution L^{>1}"):
         assert f"{label} (S=1): 20/20 examples" in captured.err, captured.err
-    # the CSV: one row per scored example, its set and index, a column per k
+    # the CSV: one row per scored example, its set and index, a column per score
     rows = _rows(tmp_path / "scores.csv")
-    assert list(rows[0]) == ["set", "index", "L>0", "L>1"]
+    assert list(rows[0]) == ["set", "index", "L>0", "L>1", "LLR>1"]
     assert [r["set"] for r in rows] == ["in"] * 20 + ["out"] * 20
     assert [int(r["index"]) for r in rows if r["set"] == "in"] == list(random_subset(N_IN, 20, 3))
     assert [int(r["index"]) for r in rows if r["set"] == "out"] == list(random_subset(N_OUT, 20, 3))
@@ -77,6 +78,16 @@ def test_in_against_out_prints_the_table_and_writes_csv_and_histograms(tiny_biva
         m = detection_metrics(s_in, s_out)
         line = next(line for line in out.splitlines() if line.startswith(f"L^{{>{k}}}"))
         assert f"{m['auroc']:.4f}" in line and f"{m['fpr80']:.4f}" in line, (line, m)
+    # LLR^{>1} = L^{>0} - L^{>1} from the same draws, high = anomalous
+    for name in ("in", "out"):
+        got = np.array([float(r["LLR>1"]) for r in rows if r["set"] == name])
+        want = np.array([float(r["L>0"]) - float(r["L>1"]) for r in rows if r["set"] == name])
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)
+    llr_in = np.array([float(r["LLR>1"]) for r in rows if r["set"] == "in"])
+    llr_out = np.array([float(r["LLR>1"]) for r in rows if r["set"] == "out"])
+    m = detection_metrics(-llr_in, -llr_out)
+    line = next(line for line in out.splitlines() if line.startswith("LLR^{>1}"))
+    assert f"{m['auroc']:.4f}" in line and f"{m['auprc']:.4f}" in line and f"{m['fpr80']:.4f}" in line, (line, m)
     assert (tmp_path / "h.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -87,7 +98,26 @@ def test_quiet_and_chosen_ks_and_an_ood_dataset_name(tiny_biva, sets, tmp_path, 
                  "--ood-dataset", "binarized_mnist", "--k", "1", "--limit", "10", "--quiet"]) == 0
     captured = capsys.readouterr()
     assert captured.err == ""
-    assert "L^{>1}" in captured.out and "L^{>0}" not in captured.out
+    assert "L^{>1}" in captured.out and "L^{>0}" not in captured.out and "LLR^{>1}" in captured.out
+
+
+def test_score_llr_alone_and_its_errors(tiny_biva, sets, tmp_path, capsys):
+    data_in, data_out, _ = sets
+    base = ["anomaly", "--preset", str(tiny_biva), "--data", str(data_in), "--ood-data", str(data_out),
+            "--limit", "6", "--quiet"]
+    assert main(base + ["--score", "llr", "--csv", str(tmp_path / "llr.csv")]) == 0
+    captured = capsys.readouterr()
+    assert "LLR^{>1}" in captured.out and "L^{>0} (ELBO)" not in captured.out
+    assert list(_rows(tmp_path / "llr.csv")[0]) == ["set", "index", "LLR>1"]
+    # LLR^{>0} is 0 for every example; k past the top level; an unknown dataset name: one-line errors
+    assert main(base + ["--score", "llr", "--k", "0"]) == 2
+    assert "needs k >= 1" in capsys.readouterr().err
+    assert main(base + ["--score", "llr", "--k", "2"]) == 2
+    assert "0 <= k < 2" in capsys.readouterr().err
+    assert main(["anomaly", "--preset", str(tiny_biva), "--data", str(data_in), "--ood-dataset", "not_a_set",
+                 "--limit", "4", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "not_a_set" in err and "fashion_mnist" in err and "\n" not in err.strip()
 
 
 def test_without_an_ood_set_it_keeps_the_one_set_summary(tiny_biva, sets, tmp_path, capsys):

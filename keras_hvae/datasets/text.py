@@ -44,6 +44,41 @@ def fortune_text(max_tokens=10000, max_length=40, standardize="lower_and_split_p
     return text_splits(splits, max_tokens=max_tokens, max_length=max_length, standardize=standardize, oov=oov)
 
 
+def fortune_ids(vocabulary, split="test", path=None, max_length=40, seed=0, oov="filter"):
+    """One split of the fortunes corpus encoded with a given vocabulary.
+
+    The sentences of `fortune_text` (`fortune_sentences(path,
+    max_words=10 * max_length, seed=seed)`, its seeded 80/10/10 split), encoded
+    with `vocabulary` (e.g. a trained model's, so that a preset is scored
+    on the sentences its own vocabulary covers): with the vocabulary that
+    `fortune_text` builds on the training split, the ids are
+    `fortune_text(...)[split]`.
+
+    Args:
+        vocabulary: a `Vocabulary` (or anything `as_vocabulary` takes).
+        split: "train", "validation" or "test".
+        path: a directory of fortune files or one file (default: Debian's
+            `/usr/share/games/fortunes`).
+        max_length, seed, oov: the corpus settings (a preset's
+            `metadata["tokenization"]`).
+
+    Returns:
+        int32 ids `(N, max_length + 1)` (EOS appended, PAD after it).
+
+    Raises:
+        FileNotFoundError: the fortune files are not installed.
+        ValueError: an unknown split.
+    """
+    from keras_hvae.datasets.fortunes import fortune_sentences
+    from keras_hvae.datasets.pipeline import check_split
+    from keras_hvae.datasets.vocabulary import as_vocabulary
+
+    check_split(split)
+    splits = fortune_sentences(path, max_words=10 * int(max_length), seed=int(seed))
+    ids, _ = as_vocabulary(vocabulary).encode_corpus(splits[split], max_length=int(max_length), oov=oov)
+    return ids
+
+
 def text_dataset(
     ids, batch_size=64, shuffle=True, seed=0, length_multiple=1, drop_remainder=False, bucket_boundaries=None
 ):

@@ -3,7 +3,12 @@
 from keras_hvae.evaluation.anomaly import (  # noqa: F401
     anomaly_auroc,
     anomaly_scores,
+    auprc,
     auroc,
+    detection_metrics,
+    fpr_at_tpr,
+    likelihood_ratio_scores,
+    likelihood_ratios,
     plot_anomaly_histograms,
 )
 from keras_hvae.evaluation.kl_tracking import KLTracker, plot_kl_stack  # noqa: F401

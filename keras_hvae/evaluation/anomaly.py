@@ -8,7 +8,17 @@ Mann-Whitney rank formula. `auprc` (average precision) and `fpr_at_tpr`
 (e.g. FPR80, the false-positive rate at 80% true-positive rate) take the
 out-of-distribution examples as the positive class and flag an example when
 its score is at or below a threshold, as in Havtorn et al. (ICML 2021).
-`detection_metrics` gives all three.
+`detection_metrics` gives all three (`higher_is_anomalous=True` for a score
+that is high on anomalies, such as the likelihood ratio).
+
+The scores: BIVA's bound L^{>k} (`anomaly_scores`; the k bottom latent
+levels drawn from the prior, L^{>0} = the ELBO), low on anomalies, and the
+likelihood ratio LLR^{>k} = L - L^{>k} of Havtorn et al. (2021),
+"Hierarchical VAEs Know What They Don't Know" (`likelihood_ratio_scores`):
+the part of the bound that only the k bottom levels explain. In-distribution
+inputs are explained by the upper levels too, so L^{>k} stays close to L;
+an out-of-distribution input is explained by low-level statistics, so its
+L^{>k} falls far below L: LLR^{>k} is high on anomalies.
 """
 
 import numpy as np
@@ -119,14 +129,29 @@ def fpr_at_tpr(scores_in, scores_out, tpr=0.8):
     return float(fpr[np.argmax(reached)])  # the first (strictest) threshold reaching it
 
 
-def detection_metrics(scores_in, scores_out):
+def detection_metrics(scores_in, scores_out, higher_is_anomalous=False):
     """`{"auroc", "auprc", "fpr80"}` of "low score = anomaly" (see `auroc`,
-    `auprc`, `fpr_at_tpr`).
+    `auprc`, `fpr_at_tpr`), out-of-distribution examples being the positives.
+
+    Args:
+        scores_in: scores of in-distribution examples.
+        scores_out: scores of out-of-distribution examples.
+        higher_is_anomalous: the score is high on anomalies (the likelihood
+            ratio LLR^{>k}): the metrics of "high score = anomaly", i.e. of
+            the negated scores.
+
+    Returns:
+        dict of floats: `auroc`, `auprc` (average precision) and `fpr80`
+        (the false-positive rate at 80% true-positive rate).
 
     Example:
     >>> detection_metrics([3.0, 4.0], [1.0, 2.0])
     {'auroc': 1.0, 'auprc': 1.0, 'fpr80': 0.0}
+    >>> detection_metrics([1.0, 2.0], [3.0, 4.0], higher_is_anomalous=True)
+    {'auroc': 1.0, 'auprc': 1.0, 'fpr80': 0.0}
     """
+    if higher_is_anomalous:
+        scores_in, scores_out = -np.asarray(scores_in, "float64"), -np.asarray(scores_out, "float64")
     return {"auroc": auroc(scores_in, scores_out), "auprc": auprc(scores_in, scores_out),
             "fpr80": fpr_at_tpr(scores_in, scores_out, 0.8)}
 
@@ -171,8 +196,86 @@ def anomaly_scores(model, x, ks, num_samples=1, batch_size=64, seed=None, progre
     return out
 
 
+def check_likelihood_ratio_levels(ks):
+    """The levels k of LLR^{>k} as ints, each >= 1.
+
+    Raises:
+        ValueError: for k = 0 (LLR^{>0} = L - L^{>0} is 0 for every example).
+    """
+    ks = [int(k) for k in ks]
+    if any(k < 1 for k in ks):
+        raise ValueError(f"the likelihood ratio LLR^{{>k}} = L - L^{{>k}} needs k >= 1 (LLR^{{>0}} is 0 for every "
+                         f"example); got k = {min(ks)}.")
+    return ks
+
+
+def likelihood_ratios(bounds, ks):
+    """`{k: LLR^{>k}}` = `bounds[0] - bounds[k]` per example.
+
+    Args:
+        bounds: dict `{k: L^{>k}}` of per-example bounds (e.g. from
+            `anomaly_scores`), holding 0 (the ELBO, L) and every k.
+        ks: the levels k >= 1.
+
+    Returns:
+        dict from k to a float64 numpy array of likelihood ratios in nats
+        (high = anomalous).
+
+    Example:
+    >>> likelihood_ratios({0: np.array([-90.0, -80.0]), 2: np.array([-100.0, -85.0])}, [2])[2]
+    array([10.,  5.])
+    """
+    ks = check_likelihood_ratio_levels(ks)
+    missing = [k for k in [0] + ks if k not in bounds]
+    if missing:
+        raise ValueError(f"LLR^{{>k}} = L^{{>0}} - L^{{>k}} needs the bounds of k = 0 and every k; missing {missing}.")
+    total = np.asarray(bounds[0], "float64")
+    return {k: total - np.asarray(bounds[k], "float64") for k in ks}
+
+
+def likelihood_ratio_scores(model, x, ks, num_samples=1, batch_size=64, seed=None, progress=False, label="",
+                            return_bounds=False):
+    """The likelihood ratio LLR^{>k} = L - L^{>k} (Havtorn et al., 2021) per example.
+
+    Computed through the model's public API: `L^{>k}` is
+    `model.anomaly_score(x, k, num_samples, seed)` and L is the same with
+    k = 0 (with one sample, `model.elbo(x, seed)`), both under the same
+    seed per batch, so that the two bounds share their Monte-Carlo draws
+    where they can (the bottom-up pass): with `seed`, the ratio of a batch
+    starting at example i is `model.elbo(xb, seed + i) -
+    model.anomaly_score(xb, k, seed=seed + i)`.
+
+    Args:
+        model: a model with `anomaly_score(x, k, num_samples, seed)` (BIVA).
+        x: the examples.
+        ks: the levels, each 1 <= k < the number of latent layers.
+        num_samples: importance samples per example of both bounds (S).
+        batch_size: examples per call.
+        seed: int seed (batch starting at example i uses `seed + i`).
+        progress: labelled progress lines on stderr (see `anomaly_scores`).
+        label: prefix of the progress labels.
+        return_bounds: also return the bounds `{k: L^{>k}}` (0 included).
+
+    Returns:
+        dict from k to a numpy array `(len(x),)` of ratios in nats (high =
+        anomalous); with `return_bounds`, `(ratios, bounds)`.
+
+    Raises:
+        ValueError: for k = 0.
+
+    Example:
+    >>> llr = likelihood_ratio_scores(model, x_test[:64], ks=[1, 2], seed=0)  # doctest: +SKIP
+    >>> detection_metrics(llr[1], llr_out[1], higher_is_anomalous=True)  # doctest: +SKIP
+    """
+    ks = check_likelihood_ratio_levels(ks)
+    bounds = anomaly_scores(model, x, [0] + [k for k in ks if k != 0], num_samples=num_samples,
+                            batch_size=batch_size, seed=seed, progress=progress, label=label)
+    ratios = likelihood_ratios(bounds, ks)
+    return (ratios, bounds) if return_bounds else ratios
+
+
 def anomaly_auroc(model, x_in, x_out, ks, num_samples=1, batch_size=64, seed=None, return_scores=False,
-                  progress=False, metrics=False):
+                  progress=False, metrics=False, score="bound"):
     """AUROC of detecting `x_out` against `x_in` with the bound L^{>k}.
 
     Args:
@@ -187,6 +290,8 @@ def anomaly_auroc(model, x_in, x_out, ks, num_samples=1, batch_size=64, seed=Non
         progress: labelled progress lines on stderr (see `anomaly_scores`).
         metrics: give `{k: detection_metrics(...)}` (AUROC, AUPRC, FPR80)
             instead of `{k: auroc}`.
+        score: "bound" (L^{>k}, low = anomalous) or "llr" (the likelihood
+            ratio LLR^{>k} = L - L^{>k}, high = anomalous; k >= 1).
 
     Returns:
         `{k: auroc}` (`{k: {"auroc", "auprc", "fpr80"}}` with `metrics`),
@@ -197,26 +302,35 @@ def anomaly_auroc(model, x_in, x_out, ks, num_samples=1, batch_size=64, seed=Non
     >>> sorted(result)
     [0, 2, 4]
     """
-    s_in = anomaly_scores(model, x_in, ks, num_samples, batch_size, seed, progress=progress, label="in-distribution")
-    s_out = anomaly_scores(model, x_out, ks, num_samples, batch_size, None if seed is None else int(seed) + 10**6,
-                           progress=progress, label="out-of-distribution")
-    measure = detection_metrics if metrics else auroc
-    result = {k: measure(s_in[k], s_out[k]) for k in s_in}
+    if score not in ("bound", "llr"):
+        raise ValueError(f"score must be 'bound' (L^{{>k}}) or 'llr' (LLR^{{>k}}); got {score!r}.")
+    scorer = anomaly_scores if score == "bound" else likelihood_ratio_scores
+    s_in = scorer(model, x_in, ks, num_samples, batch_size, seed, progress=progress, label="in-distribution")
+    s_out = scorer(model, x_out, ks, num_samples, batch_size, None if seed is None else int(seed) + 10**6,
+                   progress=progress, label="out-of-distribution")
+    result = {k: detection_metrics(s_in[k], s_out[k], higher_is_anomalous=score == "llr") for k in s_in}
+    if not metrics:
+        result = {k: m["auroc"] for k, m in result.items()}
     if return_scores:
         return result, {k: (s_in[k], s_out[k]) for k in s_in}
     return result
 
 
-def plot_anomaly_histograms(scores_in, scores_out, path, bins=40, labels=("in-distribution", "out-of-distribution"), title=None):
+def plot_anomaly_histograms(scores_in, scores_out, path, bins=40, labels=("in-distribution", "out-of-distribution"),
+                            title=None, higher_is_anomalous=False):
     """Writes a PNG with the histograms of in- and out-of-distribution scores.
 
     Args:
-        scores_in, scores_out: 1-d arrays of scores, or dicts `{k: scores}`
-            (one panel per k, e.g. from `anomaly_auroc(..., return_scores=True)`).
+        scores_in, scores_out: 1-d arrays of scores, or dicts `{key: scores}`
+            (one panel per key, e.g. from `anomaly_auroc(...,
+            return_scores=True)`); an int key k is labelled L^{>k}, a string
+            key is the panel's label (e.g. "LLR^{>1}").
         path: output file (PNG).
         bins: histogram bins.
         labels: legend entries.
         title: optional figure title.
+        higher_is_anomalous: the scores are high on anomalies (for the
+            AUROC in the labels): a bool, or a dict `{key: bool}`.
 
     Returns:
         The path written.
@@ -237,7 +351,10 @@ def plot_anomaly_histograms(scores_in, scores_out, path, bins=40, labels=("in-di
         edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
         ax.hist(a, bins=edges, alpha=0.6, density=True, label=labels[0])
         ax.hist(b, bins=edges, alpha=0.6, density=True, label=labels[1])
-        ax.set_xlabel("bound (nats)" if k is None else f"L^{{>{k}}} (nats), AUROC {auroc(a, b):.3f}")
+        high = higher_is_anomalous.get(k, False) if isinstance(higher_is_anomalous, dict) else higher_is_anomalous
+        area = detection_metrics(a, b, high)["auroc"]
+        name = "bound" if k is None else (k if isinstance(k, str) else f"L^{{>{k}}}")
+        ax.set_xlabel(f"{name} (nats)" + ("" if k is None else f", AUROC {area:.3f}"))
         ax.legend(fontsize=7)
     if title:
         fig.suptitle(title)

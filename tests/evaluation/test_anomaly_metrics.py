@@ -81,3 +81,49 @@ def test_bad_inputs_are_clear_errors():
         fpr_at_tpr([1.0, np.nan], [0.0])
     with pytest.raises(ValueError, match="tpr must be in"):
         fpr_at_tpr([1.0], [0.0], tpr=0.0)
+
+
+def test_higher_is_anomalous_is_the_metrics_of_the_negated_scores():
+    s_in, s_out = _cases()[0]
+    assert detection_metrics(s_in, s_out, higher_is_anomalous=True) == detection_metrics(-s_in, -s_out)
+    assert detection_metrics(-s_in, -s_out, higher_is_anomalous=True)["auroc"] == pytest.approx(
+        brute_auroc(list(s_in), list(s_out)), abs=1e-12)
+
+
+def test_likelihood_ratio_is_elbo_minus_the_bound_under_one_seed_and_its_metrics_match_brute_force():
+    """LLR^{>k} = L - L^{>k} through the public API: per example, the model's
+    own `elbo(x, seed)` minus `anomaly_score(x, k, seed=seed)` of each batch,
+    and AUROC / AUPRC / FPR80 of "high ratio = anomalous" by brute force."""
+    from keras_hvae.evaluation.anomaly import (
+        anomaly_auroc,
+        likelihood_ratio_scores,
+        likelihood_ratios,
+    )
+    from keras_hvae.models.biva import BIVA
+
+    model = BIVA.from_architecture("binary_28x28", filters=4, latent_sizes=[4, 2, 2], layers_per_block=1,
+                                   q_dropout=0.0, p_dropout=0.0, seed=0)
+    model.build()
+    rng = np.random.default_rng(1)
+    model.initialize((rng.uniform(size=(16, 28, 28, 1)) < 0.2).astype("float32"))
+    x_in = (rng.uniform(size=(12, 28, 28, 1)) < 0.15).astype("float32")
+    x_out = (rng.uniform(size=(10, 28, 28, 1)) < 0.6).astype("float32")
+    llr, bounds = likelihood_ratio_scores(model, x_in, [1, 2], batch_size=5, seed=7, return_bounds=True)
+    assert sorted(llr) == [1, 2] and sorted(bounds) == [0, 1, 2]
+    for k in (1, 2):
+        want = np.concatenate([model.elbo(x_in[i:i + 5], seed=7 + i) - model.anomaly_score(x_in[i:i + 5], k, seed=7 + i)
+                               for i in range(0, 12, 5)])
+        np.testing.assert_allclose(llr[k], want, rtol=1e-6, atol=1e-4)
+        np.testing.assert_allclose(llr[k], likelihood_ratios(bounds, [k])[k])
+    metrics, scores = anomaly_auroc(model, x_in, x_out, [1, 2], batch_size=5, seed=7, metrics=True,
+                                    return_scores=True, score="llr")
+    for k in (1, 2):
+        a, b = scores[k]
+        np.testing.assert_allclose(a, llr[k])  # the same seed, the same ratios
+        brute = {"auroc": brute_auroc(list(-a), list(-b)), "auprc": brute_auprc(list(-a), list(-b)),
+                 "fpr80": brute_fpr_at_tpr(list(-a), list(-b), 0.8)}
+        assert metrics[k] == pytest.approx(brute, abs=1e-12)
+    with pytest.raises(ValueError, match="needs k >= 1"):
+        likelihood_ratio_scores(model, x_in, [0])
+    with pytest.raises(ValueError, match="'bound'"):
+        anomaly_auroc(model, x_in, x_out, [1], score="ratio")

@@ -150,6 +150,17 @@ class TextModelMixin:
         (that is `num_dims(x)`)."""
         return int(self.sequence_length)
 
+    @property
+    def rows_per_example(self):
+        """Network rows a sentence occupies in a pass: one per position
+        (`sequence_length`), each with its LSTM step and its softmax over
+        the vocabulary. `iwae_bound` and `keras-hvae evaluate` size their
+        passes by it (at most `iwae_max_rows` rows), so the IWAE bound with
+        k = 1,000 runs in passes of a few hundred samples of one sentence
+        instead of 10 sentences x 1,000 samples (a 10,000 x T x vocabulary
+        logit tensor, about 19 GB for the shipped preset)."""
+        return int(self.sequence_length)
+
     def num_dims(self, x):
         """Tokens each sentence's bound covers: its words plus the EOS token
         (`decoder.sentence_mask`; the perplexity of `evaluate_text` and the
