@@ -80,6 +80,17 @@ class Likelihood:
         """Raises ``ValueError`` unless ``x`` is valid data for this head."""
         raise NotImplementedError
 
+    def batch_violations(self, x):
+        """In-graph check of a training batch (every train step runs it).
+
+        The default checks finiteness only; heads with a bounded support
+        check it too (see `support_checks.batch_violations`).
+
+        Returns:
+            `(flags, low, high)` of `support_checks.batch_violations`.
+        """
+        return support_checks.batch_violations(x)
+
     def preprocess(self, x):
         """Data → float tensor (``floatx``) in ``data_range``, for the networks."""
         return ops.cast(ops.convert_to_tensor(x), keras.config.floatx())
@@ -151,6 +162,10 @@ class BernoulliLikelihood(Likelihood):
         """Rank 4, finite, values exactly 0 or 1."""
         support_checks.check_binary(x, type(self).__name__)
 
+    def batch_violations(self, x):
+        """In-graph: finite, in [0, 1], exactly 0 or 1."""
+        return support_checks.batch_violations(x, low=0.0, high=1.0, binary=True)
+
 
 class _EightBitLikelihood(Likelihood):
     data_range = "[-1, 1] on the num_bins-level grid, or integer levels (uint8)"
@@ -165,6 +180,13 @@ class _EightBitLikelihood(Likelihood):
     def validate(self, x):
         """Rank 4, finite, uint8/int levels or floats on the grid in [-1, 1]."""
         support_checks.check_grid(x, type(self).__name__, self.num_bins)
+
+    def batch_violations(self, x):
+        """In-graph: integer levels in [0, n-1], or finite floats on the grid in [-1, 1]."""
+        levels = self.num_bins - 1
+        if "float" in keras.backend.standardize_dtype(ops.convert_to_tensor(x).dtype):
+            return support_checks.batch_violations(x, low=-1.0 - 1e-6, high=1.0 + 1e-6, grid_levels=levels)
+        return support_checks.batch_violations(x, low=0.0, high=float(levels))
 
     def preprocess(self, x):
         """Integer levels ``k`` → ``2k/(n-1) - 1``; floats are only cast."""
@@ -312,6 +334,11 @@ class GaussianLikelihood(Likelihood):
     def validate(self, x):
         """Rank 4, finite floats in [0, 1]."""
         support_checks.check_unit_interval(x, type(self).__name__)
+
+    def batch_violations(self, x):
+        """In-graph: finite floats in [0, 1] (integer levels are off the support)."""
+        is_float = "float" in keras.backend.standardize_dtype(ops.convert_to_tensor(x).dtype)
+        return support_checks.batch_violations(x, low=0.0, high=1.0, off_support=not is_float)
 
     @staticmethod
     def dequantize(x, seed=None):

@@ -1,10 +1,13 @@
-"""Eager input checks for the likelihood heads (numpy; not for traced code).
+"""Input checks for the likelihood heads.
 
-Every check raises ``ValueError`` with a message that names the likelihood,
-what it expects and what it found.
+The eager checks (numpy; not for traced code) raise ``ValueError`` with a
+message that names the likelihood, what it expects and what it found; the
+API's entry points call them. `batch_violations` is the in-graph check
+(keras.ops, any backend) that every train step runs on its batch.
 """
 
 import numpy as np
+from keras import backend, ops
 
 from keras_hvae.utils.validation import to_numpy
 
@@ -96,3 +99,49 @@ def check_unit_interval(x, owner):
         )
     if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
         raise ValueError(f"{owner} expects {expects}; found {describe_values(arr)}.")
+
+
+def batch_violations(x, low=None, high=None, binary=False, grid_levels=None, off_support=False):
+    """In-graph (keras.ops) check of a batch against a likelihood's support.
+
+    A few element-wise comparisons and reductions: cheap next to a model's
+    forward pass, and traceable on every backend.
+
+    Args:
+        x: the raw batch (any dtype; integers are never NaN/Inf).
+        low, high: the support's bounds (None: unbounded).
+        binary: values must be exactly 0 or 1.
+        grid_levels: floats must lie on the grid of `grid_levels + 1`
+            levels in [-1, 1] (to 1e-3 of a step).
+        off_support: a Python bool: the dtype itself is wrong (say integers
+            for a continuous likelihood): flag the batch as off the support.
+
+    Returns:
+        `(flags, low, high)`: a float32 vector of four 0/1 flags (NaN/Inf,
+        below `low`, above `high`, off the support; the order of
+        `keras_hvae.models.batch_checks.KINDS`) and the lowest and highest
+        finite values (float32 scalars).
+
+    Example:
+    >>> flags, lo, hi = batch_violations(np.array([0.0, 255.0]), low=0.0, high=1.0, binary=True)
+    >>> ops.convert_to_numpy(flags).tolist(), float(hi)
+    ([0.0, 0.0, 1.0, 1.0], 255.0)
+    """
+    x = ops.convert_to_tensor(x)
+    is_float = "float" in backend.standardize_dtype(x.dtype)
+    x = ops.cast(x, "float32")
+    finite = ops.isfinite(x) if is_float else ops.ones_like(x, dtype="bool")
+    safe = ops.where(finite, x, ops.zeros_like(x))
+    no = ops.zeros((), "bool")
+    below = ops.any(safe < low) if low is not None else no
+    above = ops.any(safe > high) if high is not None else no
+    off = ops.ones((), "bool") if off_support else no
+    if binary:
+        off = ops.logical_or(off, ops.any(ops.logical_and(safe != 0.0, safe != 1.0)))
+    if grid_levels is not None and is_float:
+        scaled = (safe + 1.0) * (grid_levels / 2.0)
+        off = ops.logical_or(off, ops.any(ops.abs(scaled - ops.round(scaled)) > 1e-3))
+    flags = ops.cast(ops.stack([ops.logical_not(ops.all(finite)), below, above, off]), "float32")
+    lowest = ops.min(ops.where(finite, x, ops.full_like(x, np.inf)))
+    highest = ops.max(ops.where(finite, x, ops.full_like(x, -np.inf)))
+    return flags, lowest, highest

@@ -67,11 +67,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_hvae.utils.presets import PresetMixin
 from keras_hvae.models import train_steps
 from keras_hvae.models.objective import kl_warmup_weight, negative_elbo
-from keras_hvae.utils.validation import check_images
+from keras_hvae.utils.presets import PresetMixin
 from keras_hvae.utils.randomness import as_seed_generator
+from keras_hvae.utils.validation import check_images
 
 LN2 = math.log(2.0)
 
@@ -146,6 +146,7 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         # attributes, on which `extra_metric_names` may depend, are set.
         self._trackers = None
         self._compiled_cache = {}
+        self.bad_batch_mode = "raise"
 
     # ------------------------------------------------------------ subclass API
     def forward_terms(self, x, training=False, seed=None):
@@ -178,19 +179,22 @@ class HierarchicalVAE(PresetMixin, keras.Model):
     def _tracker_names(self):
         """Names of every metric `fit` / `evaluate` report, in order: the
         core's, one ``kl_<layer>`` per latent layer, the family's
-        `extra_metric_names`, then ``skipped_updates``."""
+        `extra_metric_names`, then ``skipped_updates`` and ``bad_batches``
+        (sums over the epoch; see `keras_hvae.models.batch_checks`)."""
         names = ["loss", "elbo", "reconstruction", "kl", "bits_per_dim"]
         names += [f"kl_{n}" for n in self.latent_layer_names]
         names += [str(n) for n in self.extra_metric_names]
-        return names + ["skipped_updates"]
+        return names + list(train_steps.UNMASKED_TRACKERS)
 
     def _metric_trackers(self):
         if getattr(self, "_trackers", None) is None:
+            from keras_hvae.models.batch_checks import BadBatchTracker
+
             names = self._tracker_names()
             if len(set(names)) != len(names):
                 raise ValueError(f"{type(self).__name__} reports duplicate metric names: {names}.")
-            trackers = [keras.metrics.Mean(name=n) for n in names[:-1]]
-            self._trackers = trackers + [keras.metrics.Sum(name="skipped_updates")]
+            trackers = [keras.metrics.Mean(name=n) for n in names[:-2]]
+            self._trackers = trackers + [keras.metrics.Sum(name="skipped_updates"), BadBatchTracker()]
         return self._trackers
 
     @property
@@ -204,14 +208,17 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         whether this step's update was applied. A skipped step (False)
         leaves every mean tracker untouched (its value is masked to 0 and
         enters with weight 0, so a NaN cannot leak in); only
-        ``skipped_updates`` counts it."""
-        from keras_hvae.models.train_steps import masked_tracker_update
+        ``skipped_updates`` and ``bad_batches`` count it."""
+        from keras_hvae.models.train_steps import (
+            UNMASKED_TRACKERS,
+            masked_tracker_update,
+        )
 
         trackers = self._metric_trackers()
         for tracker in trackers:
             if tracker.name in values:
                 value = values[tracker.name]
-                if applied is None or tracker.name == "skipped_updates":
+                if applied is None or tracker.name in UNMASKED_TRACKERS:
                     tracker.update_state(value)
                 else:
                     tracker.update_state(*masked_tracker_update(value, applied))
@@ -691,41 +698,162 @@ class HierarchicalVAE(PresetMixin, keras.Model):
     def _first_batch(self, x, batch_size):
         """The examples `fit` initialises on (and checks): the first
         `max(batch_size, INIT_EXAMPLES)` of an array; the first batches of a
-        `tf.data.Dataset` up to `INIT_EXAMPLES` examples (at least one whole
-        batch; batches of another shape, e.g. padded sentences, end it)."""
-        limit = max(int(batch_size or 32), self.INIT_EXAMPLES)
+        `tf.data.Dataset` or a `keras.utils.PyDataset` up to
+        `INIT_EXAMPLES` examples (at least one whole batch; batches of
+        another shape, e.g. padded sentences, end it). With
+        `compile(bad_batches="skip")`, batches that fail `validate_inputs`
+        are left out."""
         if self._is_tf_dataset(x):
-            parts, count = [], 0
-            for batch in x:
-                part = ops.convert_to_numpy(self.unpack_inputs(batch))
-                if parts and part.shape[1:] != parts[0].shape[1:]:
-                    break
-                parts.append(part)
-                count += part.shape[0]
-                if count >= self.INIT_EXAMPLES:
-                    break
-            if not parts:
-                return None
-            if len(parts) == 1:
-                return parts[0]
-            return np.concatenate(parts)[: max(self.INIT_EXAMPLES, parts[0].shape[0])]
+            return self._gather_first(iter(x))
+        if isinstance(x, keras.utils.PyDataset):
+            count = x.num_batches
+            return self._gather_first(x[i] for i in range(count if count is not None else 1 << 30))
         if isinstance(x, (np.ndarray,)) or hasattr(x, "__array__"):
-            return np.asarray(x)[:limit]
+            return np.asarray(x)[: max(int(batch_size or 32), self.INIT_EXAMPLES)]
         return None
 
-    def fit(self, x=None, y=None, batch_size=None, *args, **kwargs):
-        """`keras.Model.fit` that first validates one batch and runs the
-        data-dependent initialisation of weight-normalised layers (once).
+    def _gather_first(self, batches):
+        """Concatenates the inputs of `batches` up to `INIT_EXAMPLES`
+        examples (see `_first_batch`); None when there are none."""
+        parts, count = [], 0
+        for batch in batches:
+            part = ops.convert_to_numpy(self.unpack_inputs(batch))
+            if parts and part.shape[1:] != parts[0].shape[1:]:
+                break
+            if self.bad_batch_mode == "skip" and not self._is_valid(part):
+                continue
+            parts.append(part)
+            count += part.shape[0]
+            if count >= self.INIT_EXAMPLES:
+                break
+        if not parts:
+            return None
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate(parts)[: max(self.INIT_EXAMPLES, parts[0].shape[0])]
 
-        A `tf.data.Dataset` shuffles itself: Keras ignores `shuffle` for one
+    def _is_valid(self, x):
+        try:
+            self.validate_inputs(x)
+        except ValueError:
+            return False
+        return True
+
+    def _needs_initialization(self):
+        from keras_hvae.layers import uninitialized_weight_norm_layers
+
+        self.build()
+        return bool(uninitialized_weight_norm_layers(self))
+
+    def initialize_from(self, data, batch_size=None):
+        """Data-dependent initialisation from the first examples of `data`
+        (an array, a `tf.data.Dataset` or a `keras.utils.PyDataset`; see
+        `_first_batch`), when a weight-normalised layer still needs it.
+
+        Returns:
+            The number of layers initialised.
+        """
+        if not self._needs_initialization():
+            return 0
+        first = self._first_batch(data, batch_size)
+        return 0 if first is None else self.initialize(first)
+
+    def _peek_generator(self, x):
+        """`(first examples, generator)`: a Python generator's first batches
+        up to `INIT_EXAMPLES` examples, and a generator that yields them
+        again and then the rest, each batch as a tuple (what Keras needs)."""
+        import itertools
+
+        pulled = []
+
+        def counted():
+            count = 0
+            for batch in x:
+                pulled.append(batch)
+                count += int(np.shape(self.unpack_inputs(batch))[0])
+                yield batch
+                if count >= self.INIT_EXAMPLES:
+                    return
+
+        first = self._gather_first(counted()) if self._needs_initialization() else None
+
+        def replay():
+            for batch in itertools.chain(pulled, x):
+                yield batch if isinstance(batch, (tuple, dict)) else (batch,)
+
+        return first, replay()
+
+    def fit(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        """`keras.Model.fit` that first runs the data-dependent
+        initialisation of weight-normalised layers (once, on the first
+        examples, checked eagerly) and checks every batch it trains on.
+
+        Every train step checks its batch in the graph (NaN/Inf, values
+        outside the likelihood's support); a bad batch is never trained on.
+        By default `fit` then stops with a `BadBatchError` that says what was
+        wrong; after `compile(..., bad_batches="skip")` it skips and counts
+        such batches (the `bad_batches` log; see
+        `keras_hvae.models.batch_checks`).
+
+        `x` may be an array, a `tf.data.Dataset`, a `keras.utils.PyDataset`
+        or a Python generator (of batches, or of tuples of them). A
+        `tf.data.Dataset` shuffles itself: Keras ignores `shuffle` for one
         (and warns about its default `True` on every call), so it is passed
         as False unless given."""
-        first = self._first_batch(x, batch_size)
+        import inspect
+
+        from keras_hvae.models.batch_checks import BadBatchGuard
+
+        if inspect.isgenerator(x):
+            first, x = self._peek_generator(x)
+        else:
+            first = self._first_batch(x, batch_size) if self._needs_initialization() else None
         if first is not None:
             self.initialize(first)
-        if not args and "shuffle" not in kwargs and self._is_tf_dataset(x):
+        if not args and "shuffle" not in kwargs and (self._is_tf_dataset(x) or inspect.isgenerator(x)):
             kwargs["shuffle"] = False
+        guard = BadBatchGuard(self.bad_batch_mode)
+        if len(args) > 2:  # callbacks given by position (after epochs, verbose)
+            args = args[:2] + (list(args[2] or []) + [guard],) + args[3:]
+        else:
+            kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [guard]
         return super().fit(x, y, batch_size, *args, **kwargs)
+
+    def compile(self, *args, bad_batches="raise", **kwargs):
+        """`keras.Model.compile`, plus what a train step does with a bad
+        batch (NaN/Inf, values outside the likelihood's support).
+
+        Args:
+            *args: `keras.Model.compile`'s arguments (the optimizer).
+            bad_batches: "raise" (default): `fit` stops with a
+                `BadBatchError` saying what was wrong; "skip": the batch is
+                skipped (no update, no metric) and counted in the
+                `bad_batches` log and `skipped_updates`.
+            **kwargs: `keras.Model.compile`'s keyword arguments.
+        """
+        from keras_hvae.models.batch_checks import check_mode
+
+        self.bad_batch_mode = check_mode(bad_batches)
+        return super().compile(*args, **kwargs)
+
+    def train_on_batch(self, *args, return_dict=False, **kwargs):
+        """`keras.Model.train_on_batch` that raises a `BadBatchError` for a
+        bad batch unless compiled with `bad_batches="skip"` (the batch is
+        never trained on either way)."""
+        from keras_hvae.models.batch_checks import (
+            BadBatchError,
+            describe_model,
+            tracker_description,
+        )
+
+        self.build()
+        tracker = self._metric_trackers()[-1]
+        before = float(ops.convert_to_numpy(tracker.result()))
+        logs = super().train_on_batch(*args, return_dict=True, **kwargs)
+        if self.bad_batch_mode == "raise" and float(logs["bad_batches"]) > before:
+            raise BadBatchError(f"This batch is not valid data for {describe_model(self)}: "
+                                f"{tracker_description(self)}. It was not trained on.")
+        return logs if return_dict else self._flatten_metrics_in_order(logs)
 
     # ------------------------------------------------------------------ config
     def get_config(self):

@@ -17,7 +17,11 @@ them:
 import keras
 from keras import ops
 
+from keras_hvae.models.batch_checks import batch_report
 from keras_hvae.models.safe_update import clip_by_global_norm, update_is_finite
+
+#: Trackers that count every train step, applied or skipped (sums, never masked).
+UNMASKED_TRACKERS = ("skipped_updates", "bad_batches")
 
 
 def masked_tracker_update(value, applied):
@@ -31,9 +35,12 @@ def masked_tracker_update(value, applied):
     return ops.where(applied, value, ops.zeros_like(value)), weight
 
 
-def _objective_to_values(model, loss, logs, skipped):
-    """Flattens objective logs into ``{tracker_name: value}``."""
+def _objective_to_values(model, loss, logs, skipped, report=None):
+    """Flattens objective logs into ``{tracker_name: value}`` (with the
+    batch check's `report` for the ``bad_batches`` tracker, when given)."""
     values = {"loss": loss, "skipped_updates": skipped}
+    if report is not None:
+        values["bad_batches"] = report
     for name, value in logs.items():
         if name == "kl_layers":
             for layer_name, kl in zip(model.latent_layer_names, value):
@@ -50,6 +57,7 @@ def tf_train_step(model, data):
     replica_ctx = tf.distribute.get_replica_context()
     num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
     variables = model.trainable_variables
+    valid, report = batch_report(model, data)
     with tf.GradientTape() as tape:
         loss, logs = model.compute_objective(data, training=True)
         scaled = loss / num_replicas if num_replicas > 1 else loss
@@ -59,7 +67,11 @@ def tf_train_step(model, data):
         grads = replica_ctx.all_reduce(tf.distribute.ReduceOp.SUM, dense)
         loss = replica_ctx.all_reduce(tf.distribute.ReduceOp.MEAN, loss)
     grads, norm = clip_by_global_norm(grads, model.clip_norm)
-    finite = update_is_finite(loss, norm)
+    if num_replicas > 1 and replica_ctx is not None:
+        # one replica's bad batch skips the (shared) update everywhere
+        bad = replica_ctx.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - ops.cast(valid, "float32"))
+        valid = bad < 0.5
+    finite = ops.logical_and(update_is_finite(loss, norm), valid)
     optimizer = model.optimizer
 
     if num_replicas > 1 and replica_ctx is not None:
@@ -81,7 +93,7 @@ def tf_train_step(model, data):
     else:
         ops.cond(finite, lambda: optimizer.apply(grads, variables), lambda: None)
     skipped = 1.0 - ops.cast(finite, "float32")
-    return model.update_trackers(_objective_to_values(model, loss, logs, skipped), applied=finite)
+    return model.update_trackers(_objective_to_values(model, loss, logs, skipped, report), applied=finite)
 
 
 def tf_test_step(model, data):
@@ -113,7 +125,7 @@ def _jax_update_metrics(model, metrics_variables, values, applied=None):
         these = metrics_variables[start : start + n]
         start += n
         if metric.name in values:
-            if applied is None or metric.name == "skipped_updates":
+            if applied is None or metric.name in UNMASKED_TRACKERS:
                 these = metric.stateless_update_state(these, values[metric.name])
             else:
                 value, weight = masked_tracker_update(values[metric.name], applied)
@@ -133,11 +145,12 @@ def jax_train_step(model, state, data):
             model, trainable, non_trainable, optimizer_variables, data, True
         )
 
+    valid, report = batch_report(model, data)
     (loss, (logs, non_trainable)), grads = jax.value_and_grad(
         objective, has_aux=True
     )(trainable, non_trainable)
     grads, norm = clip_by_global_norm(grads, model.clip_norm)
-    finite = update_is_finite(loss, norm)
+    finite = ops.logical_and(update_is_finite(loss, norm), valid)
 
     def apply(operands):
         trainable, optimizer_variables = operands
@@ -150,7 +163,7 @@ def jax_train_step(model, state, data):
         (list(trainable), list(optimizer_variables)),
     )
     skipped = 1.0 - ops.cast(finite, "float32")
-    values = _objective_to_values(model, loss, logs, skipped)
+    values = _objective_to_values(model, loss, logs, skipped, report)
     logs, metrics_variables = _jax_update_metrics(model, metrics_variables, values, applied=finite)
     return logs, (trainable, non_trainable, optimizer_variables, metrics_variables)
 
@@ -170,19 +183,21 @@ def torch_train_step(model, data):
     import torch
 
     model.zero_grad()
+    with torch.no_grad():
+        valid, report = batch_report(model, data)
     loss, logs = model.compute_objective(data, training=True)
     loss.backward()
     variables = model.trainable_variables
     grads = [v.value.grad for v in variables]
     grads, norm = clip_by_global_norm(grads, model.clip_norm)
-    finite = bool(ops.convert_to_numpy(update_is_finite(loss.detach(), norm)))
+    finite = bool(ops.convert_to_numpy(ops.logical_and(update_is_finite(loss.detach(), norm), valid)))
     if finite:
         with torch.no_grad():
             model.optimizer.apply(grads, variables)
     logs = {k: (v.detach() if hasattr(v, "detach") else v) if k != "kl_layers"
             else [t.detach() for t in v] for k, v in logs.items()}
     skipped = 0.0 if finite else 1.0
-    return model.update_trackers(_objective_to_values(model, loss.detach(), logs, skipped), applied=finite)
+    return model.update_trackers(_objective_to_values(model, loss.detach(), logs, skipped, report), applied=finite)
 
 
 def torch_test_step(model, data):

@@ -174,7 +174,7 @@ def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=No
         meta["training_config"] = dict(meta["training_config"], precision=precision)
     return train_and_save(
         model,
-        recipe.train_data(),
+        recipe.train_data,  # a builder: fresh datasets, so that a resumed run is exact
         out_dir,
         epochs=recipe.epochs if epochs is None else epochs,
         validation_data=recipe.validation_data() if recipe.validation_data else None,

@@ -1,20 +1,21 @@
 """Training a model into a preset: progress bars, checkpoints, resume, scores.
 
 `train_and_save` is what every recipe under `applications/` and
-`keras-hvae train` call: Keras' progress bar, a `BackupAndRestore`
-checkpoint that `resume=True` continues from (nothing is lost when a run is
-interrupted), evaluation on the held-out test split, and a preset directory
+`keras-hvae train` call: Keras' progress bar, an atomic checkpoint at the
+end of every epoch that `resume=True` continues from exactly
+(`keras_hvae.training.checkpoints`), evaluation on the held-out test split, and a preset directory
 whose `metadata.json` records the recipe, data, precision, steps, wall-clock
 time and the measured scores.
 """
 
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 
 import keras
+
+from keras_hvae.utils.atomic_files import atomic_directory, write_text_atomic
 
 _DEFAULT = object()
 
@@ -98,12 +99,16 @@ def train_and_save(
 
     Args:
         model: a compiled `HierarchicalVAE`.
-        train_data: a `tf.data.Dataset` (or anything `fit` takes).
+        train_data: a zero-argument function that builds the training
+            `tf.data.Dataset` (what recipes pass: a resumed run is then
+            exact), a dataset, or anything `fit` takes.
         out_dir: the run directory: `checkpoint/` holds the resumable
-            backup, `preset/` the finished preset.
+            checkpoints, `history.json` the per-epoch logs, `preset/` the
+            finished preset.
         epochs: total epochs (a resumed run continues up to it).
         validation_data: optional validation set for `fit`.
-        steps_per_epoch: optional cap on steps per epoch.
+        steps_per_epoch: optional cap on steps per epoch (needed for an
+            infinite dataset).
         resume: continue from `out_dir/checkpoint` if present; without it an
             existing checkpoint is an error (nothing is overwritten silently).
         callbacks: extra Keras callbacks.
@@ -126,8 +131,19 @@ def train_and_save(
             `metadata.json` records `skipped_updates` (the run's total) and
             `stopped_on_skipped_updates`.
 
-    `history.json` and `metadata.json` are strict JSON: a non-finite number
-    (say a NaN score) is written as null.
+    Resuming is exact (docs/reliability.md): every epoch ends with an
+    atomic checkpoint (`keras_hvae.training.checkpoints`: weights,
+    optimizer, seed generators, the stream position and the history), and
+    the training stream is the dataset repeated with the consumed batches
+    skipped, so a run killed at any point and resumed ends with the same
+    weights, bit for bit on TensorFlow, as the uninterrupted run. This
+    needs `train_data` as a function (a fresh dataset that nothing else
+    iterates) and the same seed (`run_recipe` seeds Keras).
+
+    `history.json` (rewritten atomically after every epoch, earlier epochs
+    kept on resume) and `metadata.json` are strict JSON: a non-finite
+    number (say a NaN score) is written as null. The preset directory is
+    written to a temporary sibling and renamed into place.
 
     Returns:
         `(preset_dir, metadata)`. `metadata["precision"]` is the precision
@@ -135,74 +151,121 @@ def train_and_save(
         policy); `out_dir/run_state.json` records it too, so that a resumed
         run trains in it again (see `keras_hvae.training.recipes.run_recipe`).
     """
-    from keras_hvae.utils.precision import precision_of
+    from keras_hvae.training.checkpoints import (
+        ResumableCheckpoint,
+        has_checkpoint,
+        restore_checkpoint,
+    )
 
     out_dir = Path(out_dir)
     backup = out_dir / "checkpoint"
-    if backup.exists() and not resume:
+    if has_checkpoint(backup) and not resume:
         raise FileExistsError(
             f"{backup} holds a checkpoint of an earlier run: pass resume=True (--resume) to continue it, "
             f"or remove the directory to start over."
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    history_file = out_dir / "history.json"
-    history = json.loads(history_file.read_text()) if (resume and history_file.exists()) else {}
-    state_file = out_dir / "run_state.json"
-    state = json.loads(state_file.read_text()) if (resume and state_file.exists()) else {}
-    started = time.time()
-
-    class _WallClock(keras.callbacks.Callback):
-        """Persists the training wall-clock time after every epoch (resumable)."""
-
-        def on_epoch_end(self, epoch, logs=None):
-            state["train_seconds"] = state.get("train_seconds_before", 0.0) + time.time() - started
-            state_file.write_text(json.dumps(state))
-
-    state["train_seconds_before"] = state.get("train_seconds", 0.0)
-    precision = precision_of(model)
-    # Recorded before the first epoch, so that an interrupted run resumes in it.
-    state["precision"] = precision
-    state_file.write_text(json.dumps(state))
-    all_callbacks = [keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False)]
-    all_callbacks += [_WallClock()] + list(callbacks)
-    if stop_on_skipped_updates is _DEFAULT:
-        from keras_hvae.training.callbacks import StopOnSkippedUpdates
-
-        stop_on_skipped_updates = StopOnSkippedUpdates()
-    if stop_on_skipped_updates is not None:
-        all_callbacks.append(stop_on_skipped_updates)
-    fit = model.fit(
-        train_data,
+    state = restore_checkpoint(model, backup) if resume else None
+    stream, steps_per_epoch = _training_stream(model, train_data, state, steps_per_epoch)
+    run_state = _RunState(out_dir, model, resume)
+    checkpoint = ResumableCheckpoint(backup, state, on_saved=run_state.epoch_done)
+    stop_on_skipped_updates = _stall_callback(stop_on_skipped_updates)
+    extra = [] if stop_on_skipped_updates is None else [stop_on_skipped_updates]
+    model.fit(
+        stream,
         epochs=epochs,
+        initial_epoch=checkpoint.state.epochs_done,
         validation_data=validation_data,
         steps_per_epoch=steps_per_epoch,
-        callbacks=all_callbacks,
+        # the checkpoint last: it saves what the other callbacks changed
+        callbacks=list(callbacks) + extra + [checkpoint],
         verbose=verbose,
         shuffle=False,  # datasets shuffle themselves (seeded, every epoch)
     )
-    for key, values in fit.history.items():
-        history.setdefault(key, []).extend(float(v) for v in values)
-    history_file.write_text(json.dumps(strict_json(history), allow_nan=False))
-    wall = state.get("train_seconds", state["train_seconds_before"])
+    history = checkpoint.state.history
+    run_state.write_history(history)
     meta = dict(metadata or {})
     steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-    meta.update({"training_steps": steps, "epochs": epochs, "precision": precision,
-                 "wall_clock_seconds": round(wall, 1),
+    meta.update({"training_steps": steps, "epochs": epochs, "precision": run_state.precision,
+                 "wall_clock_seconds": round(run_state.train_seconds, 1),
                  "wall_clock_note": "training time on the machine that ran the recipe (evaluation excluded)",
                  "final_train_loss": history.get("loss", [None])[-1],
-                 "skipped_updates": int(sum(history.get("skipped_updates", []))),
+                 "skipped_updates": int(sum(v for v in history.get("skipped_updates", []) if v is not None)),
                  "stopped_on_skipped_updates": bool(getattr(stop_on_skipped_updates, "triggered", False))})
     if x_test is not None:
         meta["scores"] = evaluate_bounds(model, x_test, iwae_samples=iwae_samples, limit=eval_limit,
                                          iwae_limit=iwae_limit, seed=eval_seed, progress=verbose > 0)
     if extra_scores is not None:
         meta.setdefault("scores", {}).update(extra_scores(model))
-    preset_dir = out_dir / "preset"
-    if preset_dir.exists():
-        shutil.rmtree(preset_dir)
+    return _write_preset(model, out_dir / "preset", meta)
+
+
+def _stall_callback(stop_on_skipped_updates):
+    """The `StopOnSkippedUpdates` of a run (the default one, or None)."""
+    if stop_on_skipped_updates is _DEFAULT:
+        from keras_hvae.training.callbacks import StopOnSkippedUpdates
+
+        return StopOnSkippedUpdates()
+    return stop_on_skipped_updates
+
+
+def _training_stream(model, train_data, state, steps_per_epoch):
+    """`(stream, steps_per_epoch)` for `fit`: `resumable_stream` of a fresh
+    dataset at the restored position. When `train_data` is a function, the
+    weight-norm initialisation of a fresh run reads another fresh dataset,
+    so that the stream is iterated by `fit` alone (as in a resumed run)."""
+    from keras_hvae.training.checkpoints import resumable_stream
+
+    consumed = state.batches_consumed if state is not None else 0
+    if callable(train_data):
+        if consumed == 0 and hasattr(model, "initialize_from"):
+            model.initialize_from(train_data())
+        train_data = train_data()
+    return resumable_stream(train_data, consumed, steps_per_epoch)
+
+
+class _RunState:
+    """`run_state.json` (precision, training wall-clock time) and
+    `history.json`, both rewritten atomically after every epoch."""
+
+    def __init__(self, out_dir, model, resume):
+        from keras_hvae.utils.precision import precision_of
+
+        self.state_file = out_dir / "run_state.json"
+        self.history_file = out_dir / "history.json"
+        state = json.loads(self.state_file.read_text()) if (resume and self.state_file.exists()) else {}
+        self.before = float(state.get("train_seconds", 0.0))
+        self.started = time.time()
+        self.precision = precision_of(model)
+        # Recorded before the first epoch, so that an interrupted run resumes in it.
+        self._write_state()
+
+    @property
+    def train_seconds(self):
+        """Training wall-clock seconds of this run and the runs it resumes."""
+        return self.before + time.time() - self.started
+
+    def _write_state(self):
+        state = {"precision": self.precision, "train_seconds": self.train_seconds}
+        write_text_atomic(self.state_file, json.dumps(state))
+
+    def write_history(self, history):
+        """Writes `history.json` (strict JSON) atomically."""
+        write_text_atomic(self.history_file, json.dumps(strict_json(history), allow_nan=False))
+
+    def epoch_done(self, training_state):
+        """After each checkpoint: the history and the wall-clock time."""
+        self.write_history(training_state.history)
+        self._write_state()
+
+
+def _write_preset(model, preset_dir, meta):
+    """Writes the preset into a temporary sibling and renames it into place
+    (a kill leaves the old preset or none, never a torn one)."""
     # Strict JSON: save_to_preset merges `model.preset_metadata` (e.g. the
     # scores of `ScoresAtTrainEnd`) under `meta`, so clean both.
     if getattr(model, "preset_metadata", None):
         model.preset_metadata = strict_json(dict(model.preset_metadata))
-    written = model.save_to_preset(preset_dir, metadata=strict_json(meta))
+    with atomic_directory(preset_dir) as tmp:
+        written = model.save_to_preset(tmp, metadata=strict_json(meta))
     return preset_dir, written

@@ -206,7 +206,7 @@ def test_hooks_set_the_loss_and_the_extra_metric():
     assert float(loss) == pytest.approx(-float(logs["elbo"]) + 3.0 * penalty, rel=1e-5)
 
     names = [m.name for m in model.metrics]
-    assert names[-2:] == ["penalty", "skipped_updates"], names
+    assert names[-3:] == ["penalty", "skipped_updates", "bad_batches"], names
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     history = model.fit(x, batch_size=64, epochs=2, verbose=0, shuffle=False)
     assert "penalty" in history.history
