@@ -236,6 +236,30 @@ def check_saved_model_endpoints(model, x, tmp_path, masks=None, endpoints=None, 
 
 
 # ------------------------------------------------------------ all of them
+def record_objective(model, data, choose_lambda):
+    """`model.compute_objective(data, training=True)` with free bits lambda
+    chosen from the batch's own terms.
+
+    `objective_terms` is wrapped to record its terms (`free_bits_value` is
+    read after it), and `choose_lambda(recorded_terms)` gives lambda.
+
+    Returns:
+        `(loss, logs, recorded_terms)` with `loss` a float.
+    """
+    recorded = {}
+    objective_terms = model.objective_terms
+
+    def recording(data, training=False):
+        terms = objective_terms(data, training=training)
+        recorded.update(terms)
+        return terms
+
+    model.objective_terms = recording
+    model.free_bits_value = lambda training=False: choose_lambda(recorded) if training and recorded else 0.0
+    loss, logs = model.compute_objective(data, training=True)
+    return float(_np(loss)), logs, recorded
+
+
 def run_hvae_contract(model, x, tmp_path, checks=ALL_CHECKS, seed=3, num_samples=16, masks=None, endpoints=None):
     """Runs the `checks` (default: all) on `model` with the input batch `x`.
 

@@ -217,7 +217,6 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
             self.resolutions.append(((h, w), (h // sh, w // sw)))
             h, w = h // sh, w // sw
 
-        M = self.layers_per_block
         base_seed = None if self.seed is None else int(self.seed) * 7919
         self._block_seed = lambda k: None if base_seed is None else base_seed + k  # noqa: E731
         if self.architecture_revision == 1:

@@ -64,8 +64,10 @@ class BIVALSTM(TextModelMixin, BIVA):
             kernel sizes and strides are along the sequence (an int k
             means `(1, k)`). The paper uses few levels and 128 kernels.
         free_bits_budget: the paper's initial KL budget (30 nats) spread
-            equally over the L levels (`free_bits = budget / L`); or pass
-            `free_bits` per level directly.
+            equally over the latent variables free bits act on: z^BU_i and
+            z^TD_i of every level below the top and z_L, 2L - 1 of them
+            (`free_bits = budget / (2L - 1)`; L without bottom-up latents);
+            or pass `free_bits` per variable directly.
         **kwargs: core options (`free_bits`, `kl_warmup_steps`, `beta`,
             `clip_norm`, `seed`, `name`).
 
@@ -119,7 +121,7 @@ class BIVALSTM(TextModelMixin, BIVA):
         filters_list = broadcast_levels(filters, L, "filters")
         self.decoder_features = int(decoder_features or filters_list[0])
         data_shape, likelihood = self._setup_text(vocabulary, max_length, length_multiple=total)
-        self._per_layer_free_bits(kwargs, free_bits_budget, L)
+        self._per_layer_free_bits(kwargs, free_bits_budget, 2 * L - 1 if bottom_up_latents else L)
         super().__init__(
             data_shape=data_shape,
             filters=filters,

@@ -71,12 +71,13 @@ class TextModelMixin:
         )
 
     @staticmethod
-    def _per_layer_free_bits(kwargs, free_bits_budget, num_layers):
-        """The paper's initial KL budget spread equally over the layers."""
+    def _per_layer_free_bits(kwargs, free_bits_budget, num_variables):
+        """The paper's initial KL budget spread equally over the latent
+        variables free bits act on (2L - 1 in BIVA+LSTM: z^BU_i, z^TD_i, z_L)."""
         if free_bits_budget is not None:
-            if not num_layers:
+            if not num_variables:
                 raise ValueError("free_bits_budget needs at least one latent layer.")
-            kwargs["free_bits"] = float(free_bits_budget) / num_layers
+            kwargs["free_bits"] = float(free_bits_budget) / num_variables
         return kwargs
 
     @property
@@ -85,7 +86,7 @@ class TextModelMixin:
 
     @property
     def current_free_bits(self):
-        """lambda now (nats per latent layer)."""
+        """lambda now (nats per latent variable)."""
         return float(ops.convert_to_numpy(self.free_bits_variable))
 
     # ---------------------------------------------------------------- inputs
@@ -209,9 +210,14 @@ class TextModelMixin:
 
     def objective_terms(self, data, training=False):
         """The core's terms; `bits_per_dim` is bits per word (EOS
-        included), and the current lambda is logged as ``free_bits``."""
+        included), and the current lambda is logged as ``free_bits``.
+        Where the forward pass reports the KL per latent variable
+        (``kl_variables``: z^BU_i and z^TD_i apart in BIVA+LSTM), free bits
+        act on each variable, as in BIVA."""
         x = self.prepare_inputs(self.unpack_inputs(data))
         terms = dict(self.forward_terms(x, training=training))
+        if "kl_variables" in terms:
+            terms["free_bits_groups"] = terms["kl_variables"]
         terms["num_dims"] = ops.sum(sentence_mask(x), axis=1)
         terms["metrics"] = {"free_bits": ops.convert_to_tensor(self.free_bits_variable)}
         return terms

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from tests.hvae_test_case import record_objective
 from tests.models.biva.conftest import tiny_binary
 
 pytestmark = pytest.mark.backend_suite
@@ -15,20 +16,7 @@ def _np(t):
 
 
 def _objective(model, x, choose_lambda):
-    """`compute_objective(x, training=True)` with lambda chosen from the
-    batch's own terms (`free_bits_value` is read after `objective_terms`)."""
-    recorded = {}
-    objective_terms = model.objective_terms
-
-    def recording(data, training=False):
-        terms = objective_terms(data, training=training)
-        recorded.update(terms)
-        return terms
-
-    model.objective_terms = recording
-    model.free_bits_value = lambda training=False: choose_lambda(recorded) if training else 0.0
-    loss, logs = model.compute_objective(ops.convert_to_tensor(x), training=True)
-    return float(_np(loss)), logs, recorded
+    return record_objective(model, ops.convert_to_tensor(x), choose_lambda)
 
 
 def _expected(terms, lam, key):

@@ -286,6 +286,7 @@ def test_free_bits_apply_per_latent_variable_in_the_mixed_objective():
     bound's group-weighted KL, as in BIVA; the logs stay per level."""
     from keras import ops
 
+    from tests.hvae_test_case import record_objective
     from tests.models.biva.test_biva_free_bits import _np
 
     rng = np.random.default_rng(3)
@@ -294,28 +295,23 @@ def test_free_bits_apply_per_latent_variable_in_the_mixed_objective():
     model = tiny_ssl(free_bits=2.0)
     model.initialize(x)
     data = (ops.convert_to_tensor(x), ops.convert_to_tensor(y))
-    recorded = {}
-    objective_terms = model.objective_terms
 
-    def recording(data, training=False):
-        terms = objective_terms(data, training=training)
-        recorded.update(terms)
-        return terms
+    def means(terms, key):
+        return [_np(k).mean() for k in terms[key]]
 
-    model.objective_terms = recording
-    means = lambda key: [_np(k).mean() for k in recorded[key]]  # noqa: E731
     # lambda above every variable's KL: per variable the loss pays (2L - 1) lambda, per level L lambda
-    model.free_bits_value = lambda training=False: (
-        1.0 + max(means("free_bits_groups")) if training and recorded else 0.0)
-    model.compute_objective(data, training=True)  # records the terms
-    loss, logs = model.compute_objective(data, training=True)
+    def above_all(terms):
+        return 1.0 + max(means(terms, "free_bits_groups"))
+
+    record_objective(model, data, above_all)  # records the terms
+    loss, _, recorded = record_objective(model, data, above_all)
     groups, kl = recorded["free_bits_groups"], recorded["kl"]
     assert len(groups) == 2 * model.num_layers - 1 and len(kl) == model.num_layers
     np.testing.assert_allclose(sum(_np(g) for g in groups), sum(_np(k) for k in kl), rtol=1e-5, atol=1e-4)
-    lam = 1.0 + max(means("free_bits_groups"))
-    expected = (-_np(recorded["log_px"]).mean() + sum(max(lam, m) for m in means("free_bits_groups"))
+    lam = above_all(recorded)
+    expected = (-_np(recorded["log_px"]).mean() + sum(max(lam, m) for m in means(recorded, "free_bits_groups"))
                 + float(_np(recorded["extra_loss"])))
-    per_level = (-_np(recorded["log_px"]).mean() + sum(max(lam, m) for m in means("kl"))
+    per_level = (-_np(recorded["log_px"]).mean() + sum(max(lam, m) for m in means(recorded, "kl"))
                  + float(_np(recorded["extra_loss"])))
-    assert float(_np(loss)) == pytest.approx(expected, rel=1e-5, abs=1e-4)
+    assert loss == pytest.approx(expected, rel=1e-5, abs=1e-4)
     assert abs(expected - per_level) > 1e-3  # the test tells the two apart

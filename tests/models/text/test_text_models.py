@@ -73,10 +73,38 @@ def test_uses_of_a_latent_text_model(vocab, sentences):
         model.elbo("the cat")
 
 
-def test_free_bits_budget_is_spread_over_the_layers(vocab):
-    model = tiny_biva_lstm(vocab, free_bits_budget=30.0)
-    assert model.free_bits == 10.0 and model.current_free_bits == 10.0
+def test_free_bits_budget_is_spread_over_the_latent_variables(vocab):
+    model = tiny_biva_lstm(vocab, free_bits_budget=30.0)  # L = 3: z^BU_1, z^TD_1, z^BU_2, z^TD_2, z_3
+    assert model.free_bits == 6.0 and model.current_free_bits == 6.0
+    assert tiny_biva_lstm(vocab, free_bits_budget=30.0, bottom_up_latents=False).free_bits == 10.0
     assert BUILDERS["rnn_vae"](vocab, free_bits_budget=30.0).free_bits == 30.0
+
+
+def test_text_biva_free_bits_act_per_latent_variable(vocab, sentences):
+    """lambda above every variable's KL: per variable the loss pays
+    (2L - 1) lambda, per level it would pay L lambda."""
+    import numpy as np
+    from keras import ops
+
+    from tests.hvae_test_case import record_objective
+
+    model = tiny_biva_lstm(vocab, free_bits_budget=30.0)
+    x = ops.convert_to_tensor(model.tokenize(sentences))
+    model.initialize(x)
+
+    def means(terms, key):
+        return [float(np.mean(ops.convert_to_numpy(k))) for k in terms[key]]
+
+    def above_all(terms):
+        return 1.0 + max(means(terms, "free_bits_groups"))
+
+    loss, _, terms = record_objective(model, x, above_all)
+    L = model.num_layers
+    assert len(terms["free_bits_groups"]) == 2 * L - 1 and len(terms["kl"]) == L
+    recon = -float(np.mean(ops.convert_to_numpy(terms["log_px"])))
+    lam = above_all(terms)
+    assert loss == pytest.approx(recon + (2 * L - 1) * lam, rel=1e-5, abs=1e-3)
+    assert abs(loss - (recon + L * lam)) > 1.0  # tells per variable from per level
 
 
 @pytest.mark.parametrize(
