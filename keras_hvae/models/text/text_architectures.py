@@ -22,7 +22,7 @@ _BIVA_CPU = dict(
 _RNN_VAE_CPU = dict(embedding_dim=128, encoder_units=256, decoder_units=256, latent_size=32)
 
 ARCHITECTURES = {
-    # BIVA+LSTM, L=4, free bits (30 nats / L) lowered on plateau
+    # BIVA+LSTM, L=4, free bits (30 nats over the 2L - 1 latent variables) lowered on plateau
     "biva_lstm_cpu": ("BIVALSTM", dict(_BIVA_CPU, free_bits_budget=30.0)),
     # the non-autoregressive text BIVA (same hierarchy)
     "biva_text_cpu": ("BIVALSTM", dict(_BIVA_CPU, autoregressive=False, free_bits_budget=30.0)),
