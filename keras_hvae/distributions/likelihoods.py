@@ -117,6 +117,22 @@ class Likelihood:
         """The image to look at (in the data range), shape ``(B, H, W, C)``."""
         return self.distribution(params).mean()
 
+    #: Whether `to_uint8` maps this head's data to uint8 images.
+    has_uint8_form = False
+
+    def to_uint8(self, x):
+        """Values in the data range -> the uint8 form this head takes as
+        input (``preprocess(to_uint8(x))`` gives ``x`` back for values on
+        the support). Heads without an image form raise ``ValueError``.
+
+        Args:
+            x: tensor or array in ``data_range`` (a sample or a mean).
+
+        Returns:
+            uint8 tensor of the same shape.
+        """
+        raise ValueError(f"{type(self).__name__} has no uint8 image form.")
+
     @staticmethod
     def _split_loc_scale(params):
         total = ops.shape(params)[-1]
@@ -166,6 +182,17 @@ class BernoulliLikelihood(Likelihood):
         """In-graph: finite, in [0, 1], exactly 0 or 1."""
         return support_checks.batch_violations(x, low=0.0, high=1.0, binary=True)
 
+    has_uint8_form = True
+
+    def to_uint8(self, x):
+        """{0, 1} -> uint8 0/1 (probabilities, e.g. a mean, are rounded at 0.5).
+
+        Example:
+            >>> ops.convert_to_numpy(BernoulliLikelihood().to_uint8(np.array([0.0, 0.4, 0.6, 1.0]))).tolist()
+            [0, 0, 1, 1]
+        """
+        return ops.cast(ops.convert_to_tensor(x) >= 0.5, "uint8")
+
 
 class _EightBitLikelihood(Likelihood):
     data_range = "[-1, 1] on the num_bins-level grid, or integer levels (uint8)"
@@ -191,6 +218,27 @@ class _EightBitLikelihood(Likelihood):
     def preprocess(self, x):
         """Integer levels ``k`` → ``2k/(n-1) - 1``; floats are only cast."""
         return to_grid(x, keras.config.floatx(), self.num_bins)
+
+    @property
+    def has_uint8_form(self):
+        """True for up to 256 levels (8-bit images)."""
+        return self.num_bins <= 256
+
+    def to_uint8(self, x):
+        """Floats in [-1, 1] -> uint8 levels ``round((x + 1) (n - 1) / 2)``,
+        the inverse of `preprocess` (values off the grid go to the nearest
+        level).
+
+        Example:
+            >>> lik = DiscretizedLogisticLikelihood()
+            >>> ops.convert_to_numpy(lik.to_uint8(np.array([-1.0, 0.0, 1.0]))).tolist()
+            [0, 128, 255]
+        """
+        if not self.has_uint8_form:
+            raise ValueError(f"{type(self).__name__} has {self.num_bins} levels: more than uint8 holds.")
+        levels = self.num_bins - 1
+        k = ops.round((ops.clip(ops.cast(ops.convert_to_tensor(x), "float32"), -1.0, 1.0) + 1.0) * (0.5 * levels))
+        return ops.cast(k, "uint8")
 
 
 @_register
@@ -354,6 +402,20 @@ class GaussianLikelihood(Likelihood):
         x = ops.cast(ops.convert_to_tensor(x), keras.config.floatx())
         u = keras.random.uniform(ops.shape(x), dtype=keras.config.floatx(), seed=seed)
         return (x + u) / 256.0
+
+    has_uint8_form = True
+
+    def to_uint8(self, x):
+        """Dequantised values in [0, 1] -> uint8 levels ``floor(256 x)``
+        (clipped to [0, 255]): the bin each value lies in, the inverse of
+        `preprocess` and `dequantize`.
+
+        Example:
+            >>> ops.convert_to_numpy(GaussianLikelihood().to_uint8(np.array([0.0, 0.5, 1.0]))).tolist()
+            [0, 128, 255]
+        """
+        x = ops.cast(ops.convert_to_tensor(x), "float32")
+        return ops.cast(ops.clip(ops.floor(x * 256.0), 0.0, 255.0), "uint8")
 
     def preprocess(self, x):
         """Floats are cast; integer levels go to bin centres ``(k + 0.5)/256``

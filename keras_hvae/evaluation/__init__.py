@@ -12,7 +12,7 @@ from keras_hvae.evaluation.anomaly import (  # noqa: F401
     plot_anomaly_histograms,
 )
 from keras_hvae.evaluation.kl_tracking import KLTracker, plot_kl_stack  # noqa: F401
-from keras_hvae.evaluation.progress import Progress  # noqa: F401
+from keras_hvae.utils.progress import Progress  # noqa: F401
 from keras_hvae.evaluation.protocol import (  # noqa: F401
     protocol_indices,
     random_subset,

@@ -184,7 +184,7 @@ def anomaly_scores(model, x, ks, num_samples=1, batch_size=64, seed=None, progre
     Returns:
         dict from k to a numpy array `(len(x),)` of bounds in nats.
     """
-    from keras_hvae.evaluation.progress import Progress
+    from keras_hvae.utils.progress import Progress
 
     x = np.asarray(x)
     prefix = f"{label} " if label else ""

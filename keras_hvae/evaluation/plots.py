@@ -92,21 +92,59 @@ def save_reconstructions(originals, reconstructions, path, num=16):
                            title="inputs (top) and reconstructions (bottom)")
 
 
-def save_kl_bars(kl_per_layer, layer_names, path, title="KL per latent layer (nats)"):
-    """Bar chart of the mean KL of each latent layer (bottom layer first)."""
+def kl_bars_figure(kl_per_layer, layer_names, title="KL per latent layer (nats)"):
+    """The figure of `save_kl_bars`: one horizontal bar per latent layer.
+
+    Layers run up the y axis (bottom layer at the bottom), one row each,
+    and the figure grows with their number, so the labels — however many
+    layers (MatNet has dozens) and however long their names — never
+    overlap.
+
+    Args:
+        kl_per_layer: `(batch, num_layers)` (averaged over the batch) or
+            `(num_layers,)`.
+        layer_names: the layers' names, bottom layer first.
+        title: the figure's title.
+
+    Returns:
+        A matplotlib figure (close it with `matplotlib.pyplot.close`).
+
+    Example:
+    >>> fig = kl_bars_figure(np.ones((2, 3)), ["z_1", "z_2", "z_3"])
+    >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    ['z_1', 'z_2', 'z_3']
+    """
     plt = _pyplot()
-    kl = np.asarray(kl_per_layer)
-    values = kl.mean(axis=0) if kl.ndim == 2 else kl
+    kl = np.asarray(kl_per_layer, dtype="float64")
+    values = kl.mean(axis=0) if kl.ndim == 2 else kl.reshape(-1)
+    names = [str(n) for n in layer_names]
+    if len(names) != len(values):
+        raise ValueError(f"{len(values)} KL values for {len(names)} layer names.")
+    row = 0.3  # inches per layer: a line of 8-point text is about 0.15
+    longest = max([len(n) for n in names] + [1])
+    label_width = 0.3 + 0.075 * longest  # inches of 8-point text
+    fig, ax = plt.subplots(figsize=(4.5 + label_width, max(2.6, 1.4 + row * len(values))), dpi=100)
+    positions = np.arange(len(values))
+    ax.barh(positions, values, height=0.7, color="tab:blue")
+    ax.set_yticks(positions)
+    ax.set_yticklabels(names, fontsize=8)
+    ax.set_ylim(-0.6, len(values) - 0.4)
+    ax.axvline(0.1, color="gray", lw=0.8, ls="--", label="0.1 nats (active)")
+    ax.set_ylabel("latent layer")
+    ax.set_xlabel("KL (nats)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def save_kl_bars(kl_per_layer, layer_names, path, title="KL per latent layer (nats)"):
+    """Bar chart of the mean KL of each latent layer (bottom layer first),
+    one labelled row per layer (`kl_bars_figure`); returns the path."""
+    plt = _pyplot()
+    fig = kl_bars_figure(kl_per_layer, layer_names, title)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(max(4, 0.5 * len(values) + 2), 3), dpi=100)
-    ax.bar([str(n) for n in layer_names], values, color="tab:blue")
-    ax.axhline(0.1, color="gray", lw=0.8, ls="--", label="0.1 nats (active)")
-    ax.set_xlabel("latent layer (bottom to top)")
-    ax.set_ylabel("KL (nats)")
-    ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return path

@@ -31,7 +31,7 @@ import numbers
 
 import numpy as np
 
-from keras_hvae.evaluation.progress import Progress
+from keras_hvae.utils.progress import Progress
 
 #: Defaults of the protocol (docs/presets.md, DESIGN.md decision 8).
 DEFAULT_IWAE_SAMPLES = 1000
@@ -267,6 +267,66 @@ def score_preset_protocol(model, x_test, iwae_samples=DEFAULT_IWAE_SAMPLES, iwae
         scores["test_iwae"]["bits_per_dim"] = iwae_bpd
         scores["test_iwae"]["bits_per_dim_stderr"] = iwae_bpd_se
     return scores
+
+
+def format_duration(seconds):
+    """A rough duration in words: ``"40 s"``, ``"12 min"``, ``"3.5 h"``.
+
+    Example:
+    >>> format_duration(42.4), format_duration(720), format_duration(12600)
+    ('42 s', '12 min', '3.5 h')
+    """
+    seconds = max(0.0, float(seconds))
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def estimate_protocol_seconds(model, x_test, iwae_samples=DEFAULT_IWAE_SAMPLES, iwae_examples=DEFAULT_IWAE_EXAMPLES,
+                              elbo_examples=None, probe_examples=256, seed=DEFAULT_SEED):
+    """A rough forecast of `score_preset_protocol`'s wall time, measured here.
+
+    Times one `model.elbo` call on `probe_examples` examples (after a
+    warm-up call, which also compiles what the ELBO pass needs), takes the
+    time per network row (example x `rows_per_example`), and scales it by
+    the rows of the protocol: the ELBO's examples plus the IWAE's examples
+    x k. The IWAE passes are larger batches than the probe, so the forecast
+    errs on the long side.
+
+    Args:
+        model, x_test, iwae_samples, iwae_examples, elbo_examples, seed: as
+            for `score_preset_protocol`.
+        probe_examples: examples of the timed call.
+
+    Returns:
+        dict: `seconds_per_row`, `elbo_seconds`, `iwae_seconds`, `seconds`
+        (their sum), `elbo_examples`, `iwae_examples` (the counts used).
+
+    Example:
+    >>> plan = estimate_protocol_seconds(model, x_test, iwae_samples=10, iwae_examples=4, probe_examples=4)
+    >>> plan["iwae_examples"], plan["seconds"] > 0
+    (4, True)
+    """
+    import time
+
+    n_total = len(x_test)
+    if n_total == 0:
+        raise ValueError("the held-out split is empty: nothing to score.")
+    iwae_samples = _check_count("iwae_samples (k)", iwae_samples)
+    n = n_total if elbo_examples is None else min(_check_count("elbo_examples", elbo_examples), n_total)
+    m = n if iwae_examples is None else min(_check_count("iwae_examples", iwae_examples), n)
+    probe = _take(x_test, random_subset(n_total, max(1, min(int(probe_examples), n_total)), _check_seed(seed)))
+    model.elbo(probe, seed=0)  # warm-up: compiles
+    start = time.perf_counter()
+    model.elbo(probe, seed=1)
+    rows_per_example = max(1, int(getattr(model, "rows_per_example", 1) or 1))
+    per_row = (time.perf_counter() - start) / (len(probe) * rows_per_example)
+    elbo_seconds = per_row * n * rows_per_example
+    iwae_seconds = per_row * m * iwae_samples * rows_per_example
+    return {"seconds_per_row": per_row, "elbo_seconds": elbo_seconds, "iwae_seconds": iwae_seconds,
+            "seconds": elbo_seconds + iwae_seconds, "elbo_examples": int(n), "iwae_examples": int(m)}
 
 
 def protocol_indices(n_total, iwae_examples=DEFAULT_IWAE_EXAMPLES, elbo_examples=None, seed=DEFAULT_SEED):

@@ -519,3 +519,24 @@ class PresetMixin:
             The metadata written.
         """
         return save_preset(self, preset_dir, metadata)
+
+    #: The file `model.save("m.keras")` keeps `preset_metadata` in (among the
+    #: archive's assets), so that `keras.saving.load_model` gives it back.
+    PRESET_METADATA_ASSET = "preset_metadata.json"
+
+    def save_assets(self, dir_path):
+        """Keras' hook for `.keras` archives: writes `preset_metadata`
+        (scores, dataset, recipe, ...) when the model has any."""
+        meta = getattr(self, "preset_metadata", None)
+        if meta:
+            with open(Path(dir_path) / self.PRESET_METADATA_ASSET, "w", encoding="utf-8") as f:
+                json.dump(meta, f, indent=2, default=str)
+
+    def load_assets(self, dir_path):
+        """Keras' hook for `.keras` archives: restores `preset_metadata`
+        (`keras.saving.load_model("m.keras").preset_metadata` is what the
+        saved model had)."""
+        path = Path(dir_path) / self.PRESET_METADATA_ASSET
+        if path.is_file():
+            with open(path, encoding="utf-8") as f:
+                self.preset_metadata = json.load(f)

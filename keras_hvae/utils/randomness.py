@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_hvae.utils.validation import check_seed
+
 
 def as_seed_generator(seed, default):
     """A seed generator for one call.
@@ -21,8 +23,4 @@ def as_seed_generator(seed, default):
         return default
     if isinstance(seed, keras.random.SeedGenerator):
         return seed
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(
-            f"seed must be None, an int or a keras.random.SeedGenerator; got {type(seed).__name__}."
-        )
-    return keras.random.SeedGenerator(seed)
+    return keras.random.SeedGenerator(check_seed(seed))

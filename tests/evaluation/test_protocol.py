@@ -331,6 +331,8 @@ def test_evaluate_prints_the_protocol_with_standard_errors(tiny_preset, split, c
     err = captured.err
     assert f"ELBO: {N_SPLIT}/{N_SPLIT} examples" in err and "IWAE k=3: 10/10 examples" in err
     assert "Evaluating" in err and "seed 5" in err
+    # the plan comes with a forecast of the time, before the work starts
+    assert "Expected time: about" in err and err.index("Expected time") < err.index("ELBO: ")
 
 
 def test_evaluate_quiet_prints_no_progress(tiny_preset, split, capsys):
@@ -375,3 +377,17 @@ def test_a_recipe_records_the_protocol_in_its_metadata(tmp_path):
     assert (t["num_examples"], t["seed"], t["num_samples"]) == (10, 5, 20)
     assert t["stderr"] > 0 and scores["test_elbo_stderr"] > 0 and t["elbo_on_the_same_examples_stderr"] > 0
     assert scores["num_test_examples"] == 64 and scores["protocol"]["seed"] == 5
+
+
+def test_the_time_forecast_scales_with_the_work(tiny_preset, split):
+    from keras_hvae.evaluation.protocol import estimate_protocol_seconds, format_duration
+    from keras_hvae.utils.presets import load_preset
+
+    x, _ = split
+    model = load_preset(str(tiny_preset))
+    plan = estimate_protocol_seconds(model, x, iwae_samples=10, iwae_examples=5, probe_examples=8)
+    assert plan["elbo_examples"] == N_SPLIT and plan["iwae_examples"] == 5
+    assert plan["seconds_per_row"] > 0
+    assert plan["iwae_seconds"] == pytest.approx(plan["seconds_per_row"] * 5 * 10)
+    assert plan["seconds"] == pytest.approx(plan["elbo_seconds"] + plan["iwae_seconds"])
+    assert [format_duration(s) for s in (3, 600, 7200)] == ["3 s", "10 min", "2.0 h"]

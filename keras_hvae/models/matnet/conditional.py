@@ -405,10 +405,10 @@ class ConditionalMatNet(MatNetBase):
             return self.inpaint_tensor(x, m, temperature, gen, mean)
 
         outs = []
-        for _ in range(int(num_samples)):
+        for _ in range(num_samples):
             pred = ops.convert_to_numpy(self._run(f"cmatnet_inpaint_{temperature}_{mean}", fn, xt, m))
-            if raw.dtype == np.uint8:
-                pred = np.clip(np.round((pred + 1.0) * 127.5), 0, 255).astype(np.uint8)
+            if raw.dtype.kind in "uib":  # integer input: the likelihood's own integer form
+                pred = ops.convert_to_numpy(self.likelihood.to_uint8(pred)).astype(raw.dtype)
             else:
                 pred = pred.astype(raw.dtype)
             known = np.broadcast_to(np.asarray(m) > 0.5, raw.shape)

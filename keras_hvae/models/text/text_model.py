@@ -35,6 +35,7 @@ from keras import ops
 
 from keras_hvae.models.text.decoder import TokenCategorical, choose_tokens, sentence_mask
 from keras_hvae.datasets.vocabulary import BOS_ID, Vocabulary, as_vocabulary
+from keras_hvae.utils.validation import check_not_empty, check_temperature
 
 
 def round_up(n, multiple):
@@ -46,6 +47,9 @@ class TextModelMixin:
     (see the module docstring)."""
 
     input_dtype_for_build = "int32"
+
+    #: `generate(temperature=0)` means greedy words (see `HierarchicalVAE.argument_checks`).
+    argument_checks = {"generate": {"temperature": lambda v, name: check_temperature(v, name, allow_zero=True)}}
 
     # ----------------------------------------------------------------- setup
     def _setup_text(self, vocabulary, max_length, length_multiple=1):
@@ -109,6 +113,8 @@ class TextModelMixin:
         """Sentences or ids -> checked int32 ids `(B, T)`, `T <= sequence_length`."""
         if isinstance(x, str):
             raise ValueError(f"{type(self).__name__} expects a list of sentences, not one string.")
+        if isinstance(x, (list, tuple)):
+            check_not_empty(x, type(self).__name__, "sentences")
         if isinstance(x, (list, tuple)) and x and all(isinstance(s, str) for s in x):
             ids = self.vocabulary.encode(list(x))
         else:
@@ -123,6 +129,7 @@ class TextModelMixin:
                     f"got shape {ids.shape}."
                 )
             self.likelihood.validate(ids)
+        check_not_empty(ids, type(self).__name__, "sentences")
         if ids.shape[1] > self.sequence_length:
             lengths = ops.convert_to_numpy(ops.sum(sentence_mask(ids), axis=1))
             if ids.shape[1] > self.sequence_length and lengths.max() > self.max_length + 1:
