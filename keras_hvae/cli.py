@@ -245,7 +245,7 @@ def _se(value):
 
 
 def cmd_evaluate(args):
-    from keras_hvae.evaluation.protocol import score_preset_protocol
+    from keras_hvae.evaluation.protocol import estimate_protocol_seconds, format_duration, score_preset_protocol
 
     model = _load(args.preset, args.precision)
     dataset = args.dataset or model.preset_metadata.get("dataset")
@@ -266,8 +266,13 @@ def cmd_evaluate(args):
         print(f"Evaluating {args.preset} on {dataset} ({args.split} split, {total} "
               f"{'sentences' if text else 'examples'}, {args.precision}): "
               f"ELBO on {'the whole split' if n == total else f'{n} examples drawn at random'}, IWAE "
-              f"k={args.iwae_samples} on {m} examples drawn at random (seed {args.seed}); the progress lines "
-              f"give the time left (ETA).", file=sys.stderr)
+              f"k={args.iwae_samples} on {m} examples drawn at random (seed {args.seed}).", file=sys.stderr)
+        plan = estimate_protocol_seconds(model, x, iwae_samples=args.iwae_samples, iwae_examples=args.iwae_limit,
+                                         elbo_examples=args.limit, seed=args.seed)
+        print(f"Expected time: about {format_duration(plan['seconds'])} (ELBO about "
+              f"{format_duration(plan['elbo_seconds'])}, IWAE about {format_duration(plan['iwae_seconds'])}; "
+              f"timed on {min(256, total)} examples here, so a rough guide); the progress lines give the time "
+              "left. Lower --iwae-samples or --iwae-limit for a quicker run.", file=sys.stderr)
     scores = score_preset_protocol(model, x, iwae_samples=args.iwae_samples, iwae_examples=args.iwae_limit,
                                    elbo_examples=args.limit, seed=args.seed, batch_size=args.batch_size,
                                    progress=not args.quiet)
@@ -298,12 +303,24 @@ def cmd_evaluate(args):
 
 
 def cmd_train(args):
+    from keras_hvae.training import distributed
     from keras_hvae.training.recipes import run_recipe
 
     if bool(args.recipe) == bool(args.config):
         print("train needs either --recipe NAME (see `keras-hvae recipes`) or --config FILE.json "
               "(see docs/cli.md).", file=sys.stderr)
         return 2
+    try:
+        cluster = distributed.check_arguments(args.coordinator, args.num_processes, args.process_id)
+    except ValueError as e:
+        raise ValueError(str(e).replace("coordinator", "--coordinator").replace("num_processes", "--num-processes")
+                         .replace("process_id", "--process-id")) from None
+    if cluster[0] is not None:
+        try:  # first: before anything computes (docs/distributed.md)
+            distributed.initialize(*cluster)
+        except RuntimeError as e:
+            print(f"keras-hvae train: error: {_one_line(e)}", file=sys.stderr)
+            return 2
     if args.config:
         from keras_hvae.training.config_recipes import recipe_from_config
 
@@ -314,10 +331,15 @@ def cmd_train(args):
             return 2
     else:
         recipe = args.recipe
+    chief = distributed.is_chief()
     preset_dir, meta = run_recipe(recipe, args.out, resume=args.resume, epochs=args.epochs,
                                   eval_limit=args.eval_limit, iwae_samples=args.iwae_samples,
-                                  precision=args.precision,
+                                  precision=args.precision, verbose=1 if chief else 0,
                                   stop_on_skipped_updates=not args.no_stall_stop)
+    if not chief:
+        print(f"process {distributed.process_index()} of {distributed.process_count()}: trained; the chief "
+              f"(process 0) wrote the preset {preset_dir}")
+        return 0
     print(f"wrote preset {preset_dir} (trained in {meta.get('precision')})")
     print(json.dumps(meta.get("scores", {}), indent=2))
     return 0
@@ -736,6 +758,15 @@ def build_parser():
     p.add_argument("--no-stall-stop", action="store_true",
                    help="when more than half of the last 50 updates were skipped (non-finite loss or gradients), "
                         "only warn instead of stopping training (default: warn and stop)")
+    p.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="multi-process data parallelism on JAX (docs/distributed.md): the address of process 0, "
+                        "the same in every process; needs --num-processes and --process-id (default: none, "
+                        "one process)")
+    p.add_argument("--num-processes", type=positive_int, default=None,
+                   help="the number of processes of a --coordinator run, >= 1 (default: none, one process)")
+    p.add_argument("--process-id", type=non_negative_int, default=None,
+                   help="this process's index in a --coordinator run, 0 (the chief, which writes the run) to "
+                        "--num-processes - 1 (default: none, one process)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("recipes", help="list the training recipes")

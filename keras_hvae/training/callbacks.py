@@ -7,7 +7,8 @@ import keras
 
 class TimeLimit(keras.callbacks.Callback):
     """Stops `fit` after the epoch at which `seconds` would be overrun by
-    one more epoch (the budget counts from `on_train_begin`)."""
+    one more epoch (the budget counts from `on_train_begin`). In a
+    multi-process run the chief's clock decides for every process."""
 
     def __init__(self, seconds):
         super().__init__()
@@ -20,7 +21,9 @@ class TimeLimit(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         now = time.time()
         epoch_time, self.last = now - self.last, now
-        if now - self.start + epoch_time > self.seconds:
+        from keras_hvae.training.distributed import chief_decides
+
+        if chief_decides(now - self.start + epoch_time > self.seconds):
             self.model.stop_training = True
 
 

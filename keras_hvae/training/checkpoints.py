@@ -33,6 +33,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_hvae.models.loss_spike import NAME as GUARD
+from keras_hvae.training.distributed import is_chief, local_scope
 from keras_hvae.utils.atomic_files import (
     atomic_write,
     fsync_path,
@@ -172,6 +174,9 @@ def load_checkpoint(model, path):
     state, paths, values = _read_state(path)
     _build_for_restore(model)
     variables = random_state_variables(model)
+    if not any(p.startswith(f"{GUARD}/") for p in paths):
+        # a checkpoint written before the loss-spike guard: the guard starts afresh
+        variables = [v for v in variables if not v.path.startswith(f"{GUARD}/")]
     # (paths carry process-dependent numbers, e.g. seed_generator_5: compare the structure)
     if [tuple(v.shape) for v in variables] != [value.shape for value in values]:
         raise ValueError(f"its {len(paths)} seed-generator states do not match this model's {len(variables)}")
@@ -186,7 +191,7 @@ def has_checkpoint(directory):
     return any((Path(directory) / name).exists() for name in (NEXT, LATEST, PREVIOUS))
 
 
-def restore_checkpoint(model, directory):
+def restore_checkpoint(model, directory, clean=True):
     """Restores the latest readable checkpoint of `directory` into `model`.
 
     Falls back to `previous.weights.h5` (with a `CheckpointWarning`) when
@@ -197,6 +202,9 @@ def restore_checkpoint(model, directory):
     Args:
         model: the model to restore into.
         directory: the run's checkpoint directory.
+        clean: remove the temporaries an interrupted writer left (False
+            in a process that does not write the checkpoints: only the
+            chief of a multi-process run cleans up).
 
     Returns:
         The `TrainingState` restored, or a fresh one when the directory
@@ -206,7 +214,8 @@ def restore_checkpoint(model, directory):
         CheckpointError: checkpoints exist but none can be read.
     """
     directory = Path(directory)
-    remove_stale_partials(directory, NEXT)
+    if clean:
+        remove_stale_partials(directory, NEXT)
     if not has_checkpoint(directory):
         return TrainingState()
     failures = []
@@ -235,7 +244,9 @@ class ResumableCheckpoint(keras.callbacks.Callback):
     """Writes an exact-resume checkpoint at the end of every epoch.
 
     Put it after every callback that changes the model at the end of an
-    epoch, so that the checkpoint holds their changes.
+    epoch, so that the checkpoint holds their changes. In a multi-process
+    run only the chief (process 0) writes (every process holds the same
+    weights).
 
     Args:
         directory: the checkpoint directory.
@@ -264,7 +275,9 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             history.setdefault(key, []).append(float(keras.ops.convert_to_numpy(value)))
         self.state.epochs_done = int(epoch) + 1
         self.state.batches_consumed += self._batches
-        save_checkpoint(self.model, self.directory, self.state)
+        if is_chief():  # one writer in a multi-process run (keras_hvae.training.distributed)
+            with local_scope():
+                save_checkpoint(self.model, self.directory, self.state)
         if self.on_saved is not None:
             self.on_saved(self.state)
 

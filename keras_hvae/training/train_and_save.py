@@ -145,6 +145,13 @@ def train_and_save(
     number (say a NaN score) is written as null. The preset directory is
     written to a temporary sibling and renamed into place.
 
+    Several processes (`keras_hvae.training.distributed.initialize`): every
+    process trains and evaluates (the same computation on the global
+    batch); only the chief (process 0) writes checkpoints, `history.json`,
+    `run_state.json` and the preset, and a resumed run checks that every
+    process restored the same checkpoint (the run directory must be shared,
+    or a copy of the chief's).
+
     Returns:
         `(preset_dir, metadata)`. `metadata["precision"]` is the precision
         the model computed in (`"float32"` or `"bfloat16"`, from its dtype
@@ -157,6 +164,8 @@ def train_and_save(
         restore_checkpoint,
     )
 
+    from keras_hvae.training import distributed
+
     out_dir = Path(out_dir)
     backup = out_dir / "checkpoint"
     if has_checkpoint(backup) and not resume:
@@ -165,23 +174,28 @@ def train_and_save(
             f"or remove the directory to start over."
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = restore_checkpoint(model, backup) if resume else None
+    # Several processes (keras_hvae.training.distributed): all read the chief's
+    # checkpoint, and must agree on where they resume.
+    state = restore_checkpoint(model, backup, clean=distributed.is_chief()) if resume else None
+    distributed.check_same_everywhere(state.batches_consumed if state is not None else 0,
+                                      f"the batches consumed by the checkpoint in {backup}")
     stream, steps_per_epoch = _training_stream(model, train_data, state, steps_per_epoch)
     run_state = _RunState(out_dir, model, resume)
     checkpoint = ResumableCheckpoint(backup, state, on_saved=run_state.epoch_done)
     stop_on_skipped_updates = _stall_callback(stop_on_skipped_updates)
     extra = [] if stop_on_skipped_updates is None else [stop_on_skipped_updates]
-    model.fit(
-        stream,
-        epochs=epochs,
-        initial_epoch=checkpoint.state.epochs_done,
-        validation_data=validation_data,
-        steps_per_epoch=steps_per_epoch,
-        # the checkpoint last: it saves what the other callbacks changed
-        callbacks=list(callbacks) + extra + [checkpoint],
-        verbose=verbose,
-        shuffle=False,  # datasets shuffle themselves (seeded, every epoch)
-    )
+    with distributed.process_local_inputs(stream, validation_data) as (stream, validation_data):
+        model.fit(
+            stream,
+            epochs=epochs,
+            initial_epoch=checkpoint.state.epochs_done,
+            validation_data=validation_data,
+            steps_per_epoch=steps_per_epoch,
+            # the checkpoint last: it saves what the other callbacks changed
+            callbacks=list(callbacks) + extra + [checkpoint],
+            verbose=verbose,
+            shuffle=False,  # datasets shuffle themselves (seeded, every epoch)
+        )
     history = checkpoint.state.history
     run_state.write_history(history)
     meta = dict(metadata or {})
@@ -197,6 +211,8 @@ def train_and_save(
                                          iwae_limit=iwae_limit, seed=eval_seed, progress=verbose > 0)
     if extra_scores is not None:
         meta.setdefault("scores", {}).update(extra_scores(model))
+    if not distributed.is_chief():  # every process computed the same metadata; the chief writes the preset
+        return out_dir / "preset", strict_json(meta)
     return _write_preset(model, out_dir / "preset", meta)
 
 
@@ -246,11 +262,20 @@ class _RunState:
         return self.before + time.time() - self.started
 
     def _write_state(self):
+        from keras_hvae.training.distributed import is_chief
+
+        if not is_chief():  # one writer: the chief (keras_hvae.training.distributed)
+            return
         state = {"precision": self.precision, "train_seconds": self.train_seconds}
         write_text_atomic(self.state_file, json.dumps(state))
 
     def write_history(self, history):
-        """Writes `history.json` (strict JSON) atomically."""
+        """Writes `history.json` (strict JSON) atomically (the chief only,
+        in a multi-process run)."""
+        from keras_hvae.training.distributed import is_chief
+
+        if not is_chief():
+            return
         write_text_atomic(self.history_file, json.dumps(strict_json(history), allow_nan=False))
 
     def epoch_done(self, training_state):
@@ -266,6 +291,8 @@ def _write_preset(model, preset_dir, meta):
     # scores of `ScoresAtTrainEnd`) under `meta`, so clean both.
     if getattr(model, "preset_metadata", None):
         model.preset_metadata = strict_json(dict(model.preset_metadata))
-    with atomic_directory(preset_dir) as tmp:
+    from keras_hvae.training.distributed import local_scope
+
+    with local_scope(), atomic_directory(preset_dir) as tmp:
         written = model.save_to_preset(tmp, metadata=strict_json(meta))
     return preset_dir, written
