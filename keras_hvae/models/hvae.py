@@ -61,6 +61,7 @@ family's ``metrics``.
 """
 
 import contextlib
+import inspect
 import math
 
 import keras
@@ -70,10 +71,33 @@ from keras import ops
 from keras_hvae.models import train_steps
 from keras_hvae.models.objective import kl_warmup_weight, negative_elbo
 from keras_hvae.utils.presets import PresetMixin
+from keras_hvae.utils.progress import Progress
 from keras_hvae.utils.randomness import as_seed_generator
-from keras_hvae.utils.validation import check_images
+from keras_hvae.utils.validation import ARGUMENT_CHECKS, check_images, check_seed, checked_arguments
 
 LN2 = math.log(2.0)
+
+#: The public methods whose arguments are checked by name (`num_samples`,
+#: `temperature`, `seed`, `k`, `chunk_size`, `mean`, `as_uint8`; see
+#: `keras_hvae.utils.validation.ARGUMENT_CHECKS`) wherever a family defines
+#: or overrides them; a family changes a check through `argument_checks`.
+CHECKED_METHODS = (
+    "elbo", "iwae_bound", "encode", "reconstruct", "kl_per_layer", "anomaly_score", "sample",
+    "conditional_sample", "inpaint", "conditional_elbo", "conditional_log_likelihood", "generate",
+    "sample_class", "cluster", "classify", "interpolate", "evaluate_text",
+)
+
+
+def check_public_arguments(cls):
+    """Wraps the `CHECKED_METHODS` of `cls` (its own, or a mixin's) that are
+    not wrapped yet with `checked_arguments`, using `ARGUMENT_CHECKS`
+    updated by `cls.argument_checks.get(method name, {})`. Called for every
+    subclass of `HierarchicalVAE` when it is created."""
+    overrides = getattr(cls, "argument_checks", {}) or {}
+    for name in CHECKED_METHODS:
+        method = getattr(cls, name, None)
+        if inspect.isfunction(method) and not hasattr(method, "_checked_arguments"):
+            setattr(cls, name, checked_arguments(method, {**ARGUMENT_CHECKS, **overrides.get(name, {})}))
 
 
 @keras.saving.register_keras_serializable(package="keras_hvae")
@@ -115,6 +139,15 @@ class HierarchicalVAE(PresetMixin, keras.Model):
     #: ``objective_terms(...)["metrics"]``; one `keras.metrics.Mean` each.
     extra_metric_names = ()
 
+    #: `{method name: {argument name: check(value, name)}}`: where a family's
+    #: public method needs another check than `ARGUMENT_CHECKS` (e.g. the
+    #: text models' `generate` takes temperature 0 for greedy words).
+    argument_checks = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        check_public_arguments(cls)
+
     def __init__(
         self,
         data_shape,
@@ -147,6 +180,7 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         self._trackers = None
         self._compiled_cache = {}
         self.bad_batch_mode = "raise"
+        self.loss_spike_guard = None
 
     # ------------------------------------------------------------ subclass API
     def forward_terms(self, x, training=False, seed=None):
@@ -417,29 +451,39 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         each call, reproducible given the model seed); an int gives the same
         numbers every time; a SeedGenerator is advanced once.
         """
+        seed = check_seed(seed)
         if seed is None or isinstance(seed, keras.random.SeedGenerator):
             source = self.seed_generator if seed is None else seed
             a, b = (int(v) & 0xFFFFFFFF for v in ops.convert_to_numpy(source.next()))
             start = (a * 2654435761 + b * 40503 + 12345) & 0x7FFFFFFF
-        elif isinstance(seed, int) and not isinstance(seed, bool):
-            start = seed & 0x7FFFFFFF
         else:
-            raise TypeError(
-                f"seed must be None, an int or a keras.random.SeedGenerator; got {type(seed).__name__}."
-            )
+            start = seed & 0x7FFFFFFF
         state = self.call_seed_generator.state
         state.assign(ops.convert_to_tensor(np.array([start, 0]), dtype=state.dtype))
         return self.call_seed_generator
 
     def _run(self, name, fn, *args):
-        """Runs `fn` compiled on TensorFlow (cached), eagerly elsewhere."""
+        """Runs `fn` compiled on TensorFlow, eagerly elsewhere.
+
+        Compiled functions are cached by `name` and the shapes of the
+        arguments past the batch axis (so only the batch size is ever
+        relaxed to unknown: text models of sentences of different padded
+        lengths get one function per length). A function whose first call
+        fails is not cached, so a bad call cannot leave a broken function
+        behind."""
         backend = keras.backend.backend()
         if backend == "tensorflow":
             import tensorflow as tf
 
-            if name not in self._compiled_cache:
-                self._compiled_cache[name] = tf.function(fn, reduce_retracing=True)
-            return self._compiled_cache[name](*args)
+            # a string key: the model tracks this dict (SavedModel export)
+            key = "|".join([name] + [str(tuple(getattr(a, "shape", ())[1:])) for a in args])
+            compiled = self._compiled_cache.get(key)
+            if compiled is not None:
+                return compiled(*args)
+            compiled = tf.function(fn, reduce_retracing=True)
+            out = compiled(*args)
+            self._compiled_cache[key] = compiled
+            return out
         if backend == "torch":
             import torch
 
@@ -488,10 +532,17 @@ class HierarchicalVAE(PresetMixin, keras.Model):
             tensor of shape `(batch, num_samples)`.
         """
         batch = ops.shape(x)[0]
-        x_rep = ops.repeat(x, num_samples, axis=0)
-        terms = self.forward_terms(x_rep, training=False, seed=seed)
+        terms = self.repeated_forward_terms(x, num_samples, seed=seed)
         log_w = terms["log_px"] + terms["log_ratio"]
         return ops.reshape(log_w, (batch, num_samples))
+
+    def repeated_forward_terms(self, x, num_samples, seed=None):
+        """`forward_terms` (not training) of every example of `x` repeated
+        `num_samples` times, rows `b * num_samples ... (b + 1) * num_samples - 1`
+        for example b. A family may override it to compute what does not
+        depend on the latent samples once per example (BIVA: its first
+        level's deterministic blocks)."""
+        return self.forward_terms(ops.repeat(x, num_samples, axis=0), training=False, seed=seed)
 
     #: Most network rows (examples x samples x `rows_per_example`) that one
     #: `iwae_bound` pass sends through the model; larger batches are split.
@@ -505,7 +556,7 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         semi-supervised model runs every class: `num_classes`)."""
         return 1
 
-    def iwae_bound(self, x, num_samples, chunk_size=None, seed=None):
+    def iwae_bound(self, x, num_samples, chunk_size=None, seed=None, verbose=False, label=None):
         """The importance-weighted bound L_k of Burda et al. (2015), in nats.
 
         The samples of one chunk run in one batched pass; chunks are combined
@@ -520,15 +571,19 @@ class HierarchicalVAE(PresetMixin, keras.Model):
             chunk_size: samples per pass (default: all k at once, up to
                 `iwae_max_rows` network rows per example).
             seed: int seed (None: model stream).
+            verbose: write a labelled progress line on stderr
+                (`keras_hvae.utils.progress.Progress`) that moves after
+                every pass (every chunk of samples), with the time left.
+                Off by default; `keras-hvae evaluate` turns it on.
+            label: the progress line's label (default ``"IWAE k=<k>"``).
 
         Returns:
             numpy array of shape `(batch,)`.
 
         Example:
         >>> bound = model.iwae_bound(x_test[:16], num_samples=100, chunk_size=25)
+        >>> bound = model.iwae_bound(x_test[:4], num_samples=100, verbose=True)  # progress on stderr
         """
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}.")
         x = self._eager_inputs(x)
         gen = self._call_stream(seed)
         # one example's k samples never exceed `iwae_max_rows` rows in a pass,
@@ -537,13 +592,15 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         chunk = int(chunk_size or min(num_samples, max_chunk))
         n = int(x.shape[0])
         per_pass = max(1, int(self.iwae_max_rows) // max(1, chunk * int(self.rows_per_example)))
-        if n > per_pass:
-            return np.concatenate(
-                [self._iwae_slice(x[i:i + per_pass], num_samples, chunk, gen) for i in range(0, n, per_pass)]
-            )
-        return self._iwae_slice(x, num_samples, chunk, gen)
+        label = f"IWAE k={num_samples}" if label is None else str(label)
+        with Progress(n * num_samples, label, unit="samples", enabled=bool(verbose), min_interval=5.0) as bar:
+            if n > per_pass:
+                return np.concatenate(
+                    [self._iwae_slice(x[i:i + per_pass], num_samples, chunk, gen, bar) for i in range(0, n, per_pass)]
+                )
+            return self._iwae_slice(x, num_samples, chunk, gen, bar)
 
-    def _iwae_slice(self, x, num_samples, chunk, gen):
+    def _iwae_slice(self, x, num_samples, chunk, gen, bar=None):
         partials = []
         done = 0
         while done < num_samples:
@@ -551,6 +608,8 @@ class HierarchicalVAE(PresetMixin, keras.Model):
             fn = lambda x, k=k: ops.logsumexp(self.log_importance_weights(x, k, gen), axis=1)
             partials.append(ops.convert_to_numpy(self._run(f"iwae_{k}", fn, x)).astype("float64"))
             done += k
+            if bar is not None:
+                bar.update(k * int(x.shape[0]))
         stacked = np.stack(partials, axis=1)
         m = stacked.max(axis=1, keepdims=True)
         lse = m[:, 0] + np.log(np.exp(stacked - m).sum(axis=1))
@@ -572,23 +631,44 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         return -np.asarray(nats) / (self.num_data_dims * LN2)
 
     # ---------------------------------------------------- sampling and codes
-    def sample(self, num_samples, temperature=1.0, seed=None, *, mean=False):
+    def sample(self, num_samples, temperature=1.0, seed=None, *, mean=False, as_uint8=False):
         """Ancestral samples from the prior.
 
         Args:
-            num_samples: how many samples.
-            temperature: scales the standard deviation of every prior layer.
+            num_samples: how many samples (an int >= 1).
+            temperature: scales the standard deviation of every prior layer
+                (a finite number > 0).
             seed: int seed for reproducible samples (None: model stream).
             mean: return the mean of p(x|z) instead of a draw from it
                 (the usual picture for binary images).
+            as_uint8: return uint8 images in the likelihood's own integer
+                form (`likelihood.to_uint8`, the inverse of the mapping its
+                inputs go through): levels 0..255 for the 8-bit
+                (discretized) likelihoods and the Gaussian on dequantised
+                data, 0/1 for Bernoulli (a mean is rounded at 0.5). Such
+                images can be saved as pictures; those of Bernoulli and
+                8-bit models are valid input to the same model's `elbo`.
 
         Returns:
-            numpy array of shape `(num_samples,) + data_shape`.
+            numpy array of shape `(num_samples,) + data_shape`: floats in
+            the likelihood's data range ([-1, 1] for 8-bit likelihoods,
+            {0, 1} or probabilities for Bernoulli), uint8 with `as_uint8`.
+
+        Example:
+        >>> images = model.sample(4, seed=0, as_uint8=True)
+        >>> images.dtype, images.shape
+        (dtype('uint8'), (4, 28, 28, 1))
         """
         self.build()
+        if as_uint8 and (self.likelihood is None or not self.likelihood.has_uint8_form):
+            raise ValueError(f"{type(self).__name__} with {self.likelihood!r} has no uint8 image form; "
+                             "sample(..., as_uint8=True) is for image likelihoods.")
         gen = self._call_stream(seed)
         fn = lambda: self.sample_tensor(num_samples, temperature, seed=gen, mean=mean)
-        return ops.convert_to_numpy(self._run(f"sample_{num_samples}_{temperature}_{mean}", fn))
+        out = self._run(f"sample_{num_samples}_{temperature}_{mean}", fn)
+        if as_uint8:
+            out = self.likelihood.to_uint8(out)
+        return ops.convert_to_numpy(out)
 
     def sample_tensor(self, num_samples, temperature=1.0, seed=None, mean=False):
         """`sample` as a backend tensor (traceable; used by the export)."""
@@ -809,7 +889,12 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         else:
             first = self._first_batch(x, batch_size) if self._needs_initialization() else None
         if first is not None:
-            self.initialize(first)
+            self.initialize(first)  # checks the examples eagerly
+        elif isinstance(x, np.ndarray) and self.bad_batch_mode == "raise":
+            # no initialisation to run: still check an array's rank, shape and
+            # first examples eagerly, for a clear error before tracing (the
+            # train step checks every batch's values in the graph)
+            self.validate_inputs(x[: max(int(batch_size or 32), self.INIT_EXAMPLES)])
         if not args and "shuffle" not in kwargs and (self._is_tf_dataset(x) or inspect.isgenerator(x)):
             kwargs["shuffle"] = False
         guard = BadBatchGuard(self.bad_batch_mode)
@@ -819,9 +904,10 @@ class HierarchicalVAE(PresetMixin, keras.Model):
             kwargs["callbacks"] = list(kwargs.get("callbacks") or []) + [guard]
         return super().fit(x, y, batch_size, *args, **kwargs)
 
-    def compile(self, *args, bad_batches="raise", **kwargs):
+    def compile(self, *args, bad_batches="raise", loss_spike_guard=None, **kwargs):
         """`keras.Model.compile`, plus what a train step does with a bad
-        batch (NaN/Inf, values outside the likelihood's support).
+        batch (NaN/Inf, values outside the likelihood's support) and with a
+        loss spike.
 
         Args:
             *args: `keras.Model.compile`'s arguments (the optimizer).
@@ -829,12 +915,37 @@ class HierarchicalVAE(PresetMixin, keras.Model):
                 `BadBatchError` saying what was wrong; "skip": the batch is
                 skipped (no update, no metric) and counted in the
                 `bad_batches` log and `skipped_updates`.
+            loss_spike_guard: None or False (default: no guard), True (the
+                defaults of `keras_hvae.models.loss_spike.DEFAULTS`) or a
+                dict of `window`, `threshold`, `patience`: an update whose
+                loss jumps far above the recent losses is skipped and
+                counted in `skipped_updates` (see
+                `keras_hvae.models.loss_spike`). The recipes turn it on.
             **kwargs: `keras.Model.compile`'s keyword arguments.
         """
         from keras_hvae.models.batch_checks import check_mode
+        from keras_hvae.models.loss_spike import guard_options
 
         self.bad_batch_mode = check_mode(bad_batches)
+        self._set_loss_spike_guard(guard_options(loss_spike_guard))
         return super().compile(*args, **kwargs)
+
+    def _set_loss_spike_guard(self, options):
+        """Creates (or drops) the `LossSpikeGuard` layer for `options`."""
+        from keras_hvae.models.loss_spike import LossSpikeGuard
+
+        current = getattr(self, "loss_spike_guard", None)
+        if current is not None and options is not None and current.get_config() | options == current.get_config():
+            return
+        locked = self._tracker.locked
+        self._tracker.unlock()  # a built model takes the guard's state too
+        try:
+            if current is not None and any(layer is current for layer in self._layers):
+                self._layers.remove(current)
+            self.loss_spike_guard = None if options is None else LossSpikeGuard(**options)
+        finally:
+            if locked:
+                self._tracker.lock()
 
     def train_on_batch(self, *args, return_dict=False, **kwargs):
         """`keras.Model.train_on_batch` that raises a `BadBatchError` for a
@@ -878,3 +989,6 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         if isinstance(config.get("likelihood"), dict):
             config["likelihood"] = keras.saving.deserialize_keras_object(config["likelihood"])
         return cls(**config)
+
+
+check_public_arguments(HierarchicalVAE)

@@ -35,6 +35,40 @@ def masked_tracker_update(value, applied):
     return ops.where(applied, value, ops.zeros_like(value)), weight
 
 
+def guarded_update(model, loss, finite):
+    """Whether to apply the update: `finite` and, when the model has a
+    loss-spike guard (`compile(loss_spike_guard=...)`), not a loss spike;
+    records the step in the guard's state.
+
+    Args:
+        model: the model (its `loss_spike_guard` layer or None).
+        loss: the step's scalar loss.
+        finite: whether the loss, the gradients and the batch are fine.
+
+    Returns:
+        A boolean scalar: apply the update.
+    """
+    guard = getattr(model, "loss_spike_guard", None)
+    if guard is None:
+        return finite
+    spike = ops.logical_and(finite, guard.is_spike(loss))
+    applied = ops.logical_and(finite, ops.logical_not(spike))
+    guard.record(loss, applied, spike)
+    return applied
+
+
+def _jax_guarded_update(model, non_trainable, loss, finite):
+    """`guarded_update` in JAX's stateless step: returns `(applied,
+    non_trainable)` with the guard's new state."""
+    if getattr(model, "loss_spike_guard", None) is None:
+        return finite, non_trainable
+    variables = model.non_trainable_variables
+    with keras.StatelessScope(state_mapping=list(zip(variables, non_trainable))) as scope:
+        applied = guarded_update(model, loss, finite)
+    new = [scope.get_current_value(v) for v in variables]
+    return applied, [old if value is None else value for old, value in zip(non_trainable, new)]
+
+
 def _objective_to_values(model, loss, logs, skipped, report=None):
     """Flattens objective logs into ``{tracker_name: value}`` (with the
     batch check's `report` for the ``bad_batches`` tracker, when given)."""
@@ -71,7 +105,7 @@ def tf_train_step(model, data):
         # one replica's bad batch skips the (shared) update everywhere
         bad = replica_ctx.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - ops.cast(valid, "float32"))
         valid = bad < 0.5
-    finite = ops.logical_and(update_is_finite(loss, norm), valid)
+    finite = guarded_update(model, loss, ops.logical_and(update_is_finite(loss, norm), valid))
     optimizer = model.optimizer
 
     if num_replicas > 1 and replica_ctx is not None:
@@ -151,6 +185,7 @@ def jax_train_step(model, state, data):
     )(trainable, non_trainable)
     grads, norm = clip_by_global_norm(grads, model.clip_norm)
     finite = ops.logical_and(update_is_finite(loss, norm), valid)
+    finite, non_trainable = _jax_guarded_update(model, non_trainable, loss, finite)
 
     def apply(operands):
         trainable, optimizer_variables = operands
@@ -190,7 +225,9 @@ def torch_train_step(model, data):
     variables = model.trainable_variables
     grads = [v.value.grad for v in variables]
     grads, norm = clip_by_global_norm(grads, model.clip_norm)
-    finite = bool(ops.convert_to_numpy(ops.logical_and(update_is_finite(loss.detach(), norm), valid)))
+    with torch.no_grad():
+        finite = guarded_update(model, loss.detach(), ops.logical_and(update_is_finite(loss.detach(), norm), valid))
+    finite = bool(ops.convert_to_numpy(finite))
     if finite:
         with torch.no_grad():
             model.optimizer.apply(grads, variables)

@@ -34,11 +34,16 @@ numbers of test examples drawn uniformly at random from the whole split
 `precision` (`"float32"` or `"bfloat16"`, Keras' `mixed_bfloat16` policy;
 default `keras_hvae.utils.precision.DEFAULT_TRAINING_PRECISION`) is the
 precision the model trains in (`keras-hvae train --precision` overrides it).
+`loss_spike_guard` (default true: `keras_hvae.models.loss_spike.DEFAULTS`;
+false turns it off, an object sets `window`, `threshold`, `patience`) skips
+and counts an update whose loss jumps far above the recent losses
+(`model.compile(loss_spike_guard=...)`).
 """
 
 import json
 from pathlib import Path
 
+from keras_hvae.models.loss_spike import guard_options
 from keras_hvae.training.recipe_data import SOURCES, data_source
 from keras_hvae.training.recipes import Recipe
 from keras_hvae.utils import registry
@@ -59,6 +64,7 @@ OPTIONAL = {
     "time_limit_s": None,
     "free_bits_plateau": None,
     "precision": DEFAULT_TRAINING_PRECISION,
+    "loss_spike_guard": True,
     "metadata": {},
 }
 MODEL_KEYS = ("architecture", "config", "arguments")
@@ -115,6 +121,10 @@ def load_config(path_or_dict):
         config["precision"] = canonical_precision(config["precision"])
     except ValueError as e:
         _fail(source, f"'precision': {e}")
+    try:
+        guard_options(config["loss_spike_guard"])
+    except ValueError as e:
+        _fail(source, str(e))
     config["name"] = config["name"] or "run"
     return config
 
@@ -140,7 +150,8 @@ def build_model(config, data=None):
         model = cls.from_config(spec["config"])
     else:
         model = cls(**(data.model_arguments() if data is not None else {}), **dict(spec["arguments"]))
-    model.compile(optimizer=keras.optimizers.get(config["optimizer"]))
+    model.compile(optimizer=keras.optimizers.get(config["optimizer"]),
+                  loss_spike_guard=config.get("loss_spike_guard", True))
     return model
 
 

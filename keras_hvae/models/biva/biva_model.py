@@ -435,13 +435,18 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
             return loc
         return reparameterized_sample(loc, scale, gen, temperature)
 
-    def bottom_up(self, x, training=False, seed=None, use_mean=False):
+    def bottom_up(self, x, training=False, seed=None, use_mean=False, repeats=1):
         """The bottom-up inference pass (Eqs. 7-9).
 
         Returns:
             dict with `features` (d~_{i,M} per level), `q_bu`
             (`(loc, scale)` of q(z^BU_i), levels below L), `z_bu` (their
             samples) and `q_top` (`(loc, scale)` of q(z_L)).
+
+        With `repeats` > 1 every example is repeated that many times (as
+        `ops.repeat(x, repeats, axis=0)` would) after the first level's
+        deterministic blocks, which depend on x alone and so run once per
+        example (the importance-weighted bound's samples share them).
         """
         gen = self._seed(seed)
         L, M = self.num_layers, self.layers_per_block
@@ -466,6 +471,11 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
             else:
                 q_features.append(h)
                 aux = h if authors else None
+            if i == 0 and repeats > 1:
+                rep = lambda t: None if t is None else ops.repeat(t, repeats, axis=0)  # noqa: E731
+                h, h_td, aux = rep(h), rep(h_td), rep(aux)
+                features[0], q_features[0] = rep(features[0]), rep(q_features[0])
+                masks = None if masks is None else [rep(m) for m in masks]
             if i < L - 1 and self.bottom_up_latents:
                 loc, scale = self._head(self.q_bu_heads[i], h)
                 z = self._draw(loc, scale, gen, use_mean)
@@ -708,11 +718,13 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         (None here; the semi-supervised model uses q(y|x)'s argmax)."""
         return None
 
-    def _forward(self, x, training=False, seed=None, prior_layers=0, y=None, use_mean=False):
+    def _forward(self, x, training=False, seed=None, prior_layers=0, y=None, use_mean=False, repeats=1):
         gen = self._seed(seed)
+        state = self.bottom_up(x, training=training, seed=gen, use_mean=use_mean, repeats=repeats)
+        if repeats > 1:
+            x = ops.repeat(x, repeats, axis=0)
         if y is None:
             y = self._default_labels(x)
-        state = self.bottom_up(x, training=training, seed=gen, use_mean=use_mean)
         out = self.top_down(
             state, prior_layers=prior_layers, seed=gen, training=training, y=y, use_mean=use_mean
         )
@@ -722,6 +734,14 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
     # ------------------------------------------------------------- core API
     def forward_terms(self, x, training=False, seed=None):
         return self._forward(x, training=training, seed=seed)
+
+    def repeated_forward_terms(self, x, num_samples, seed=None):
+        """As the core's, with the first level's deterministic blocks run
+        once per example (`bottom_up(..., repeats=num_samples)`); a subclass
+        with its own `forward_terms` keeps the core's version."""
+        if type(self).forward_terms is not BIVA.forward_terms:
+            return super().repeated_forward_terms(x, num_samples, seed=seed)
+        return self._forward(x, seed=seed, repeats=int(num_samples))
 
     def objective_terms(self, data, training=False):
         """The core's terms plus ``"free_bits_groups"``: free bits apply to

@@ -201,3 +201,17 @@ def test_configs_saved_before_revision_2_load_as_revision_1():
     assert again.architecture_revision == 2
     with pytest.raises(ValueError, match="architecture_revision"):
         tiny_binary(architecture_revision=3)
+
+
+@pytest.mark.parametrize("revision", [1, 2])
+def test_importance_weights_share_the_first_level_across_samples(revision, random_binary):
+    """`repeated_forward_terms` runs the first level once per example; the
+    log-weights equal those of the repeated batch under the same seed."""
+    model = tiny_binary(architecture_revision=revision)
+    x = ops.convert_to_tensor(random_binary[:3])
+    model.initialize(random_binary)
+    shared = model.repeated_forward_terms(x, 4, seed=keras.random.SeedGenerator(7))
+    plain = model.forward_terms(ops.repeat(x, 4, axis=0), seed=keras.random.SeedGenerator(7))
+    for key in ("log_px", "log_ratio"):
+        np.testing.assert_allclose(_numpy(shared[key]), _numpy(plain[key]), rtol=1e-5, atol=1e-4)
+    assert _numpy(shared["log_px"]).shape == (12,)
