@@ -140,8 +140,7 @@ class HierarchicalVAE(PresetMixin, keras.Model):
     extra_metric_names = ()
 
     #: `{method name: {argument name: check(value, name)}}`: where a family's
-    #: public method needs another check than `ARGUMENT_CHECKS` (e.g. the
-    #: text models' `generate` takes temperature 0 for greedy words).
+    #: public method needs another check than `ARGUMENT_CHECKS`.
     argument_checks = {}
 
     def __init_subclass__(cls, **kwargs):
@@ -637,7 +636,7 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         Args:
             num_samples: how many samples (an int >= 1).
             temperature: scales the standard deviation of every prior layer
-                (a finite number > 0).
+                (a finite number >= 0; 0 gives the prior means).
             seed: int seed for reproducible samples (None: model stream).
             mean: return the mean of p(x|z) instead of a draw from it
                 (the usual picture for binary images).

@@ -189,7 +189,9 @@ def check_flag(value, name):
 ARGUMENT_CHECKS = {
     "num_samples": check_count,
     "chunk_size": check_optional_count,
-    "temperature": check_temperature,
+    # 0 is the limit of a shrinking standard deviation: prior means (and,
+    # for text, greedy words)
+    "temperature": lambda v, name: check_temperature(v, name, allow_zero=True),
     "seed": check_seed,
     "k": lambda v, name: check_count(v, name, minimum=0),
     "num_top_layers": lambda v, name: check_count(v, name, minimum=0),

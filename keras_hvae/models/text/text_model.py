@@ -35,7 +35,7 @@ from keras import ops
 
 from keras_hvae.models.text.decoder import TokenCategorical, choose_tokens, sentence_mask
 from keras_hvae.datasets.vocabulary import BOS_ID, Vocabulary, as_vocabulary
-from keras_hvae.utils.validation import check_not_empty, check_temperature
+from keras_hvae.utils.validation import check_not_empty
 
 
 def round_up(n, multiple):
@@ -48,8 +48,6 @@ class TextModelMixin:
 
     input_dtype_for_build = "int32"
 
-    #: `generate(temperature=0)` means greedy words (see `HierarchicalVAE.argument_checks`).
-    argument_checks = {"generate": {"temperature": lambda v, name: check_temperature(v, name, allow_zero=True)}}
 
     # ----------------------------------------------------------------- setup
     def _setup_text(self, vocabulary, max_length, length_multiple=1):
