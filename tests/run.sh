@@ -24,11 +24,11 @@ export KERAS_HVAE_DATA=${KERAS_HVAE_DATA:-$HOME/.keras/keras_hvae/datasets}
 
 status=0
 echo "== TensorFlow: full suite"
-KERAS_BACKEND=tensorflow "$VENV/bin/python" -m pytest -q -p no:cacheprovider -m "not slow" "$@" || status=1
+KERAS_BACKEND=tensorflow "$VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=20 -m "not slow" "$@" || status=1
 if [ -z "${SKIP_BACKENDS:-}" ]; then
   for b in jax torch; do
     echo "== $b: backend suite"
-    KERAS_BACKEND=$b "$VENV/bin/python" -m pytest -q -p no:cacheprovider -m "backend_suite and not slow" "$@" || status=1
+    KERAS_BACKEND=$b "$VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=10 -m "backend_suite and not slow" "$@" || status=1
   done
 fi
 exit $status
