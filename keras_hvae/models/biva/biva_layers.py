@@ -5,6 +5,7 @@ of tensors that the model calls inside its forward pass; no distribution
 objects are returned from a layer.
 """
 
+import keras
 from keras import ops
 
 from keras_hvae.layers import WeightNormConv2D, WeightNormDense
@@ -74,3 +75,12 @@ def projection_layer(spatial, channels, name, init_scale=None):
     (data-dependent init scale `init_scale`, default 1)."""
     return WeightNormDense(int(spatial[0] * spatial[1] * channels), init_scale=1.0 if init_scale is None else init_scale,
                            name=name)
+
+
+def repeat_rows(structure, times):
+    """Every tensor of a nested structure with each row repeated `times`
+    times (rows `b * times ... (b + 1) * times - 1` come from row b; None
+    entries stay None): how BIVA shares a pass that depends on x alone
+    between the importance samples (`bottom_up(repeats=)`) or the classes
+    (`repeat_state`)."""
+    return keras.tree.map_structure(lambda t: None if t is None else ops.repeat(t, times, axis=0), structure)

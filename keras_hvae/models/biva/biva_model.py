@@ -89,6 +89,7 @@ from keras_hvae.models.biva.biva_layers import (
     latent_to_map,
     make_gaussian_head,
     projection_layer,
+    repeat_rows,
     with_labels,
 )
 from keras_hvae.models.gaussian import kl_and_log_ratio, reparameterized_sample, standard_normal_sample
@@ -472,10 +473,8 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
                 q_features.append(h)
                 aux = h if authors else None
             if i == 0 and repeats > 1:
-                rep = lambda t: None if t is None else ops.repeat(t, repeats, axis=0)  # noqa: E731
-                h, h_td, aux = rep(h), rep(h_td), rep(aux)
-                features[0], q_features[0] = rep(features[0]), rep(q_features[0])
-                masks = None if masks is None else [rep(m) for m in masks]
+                h, h_td, aux, features, q_features, masks = repeat_rows(
+                    (h, h_td, aux, features, q_features, masks), repeats)
             if i < L - 1 and self.bottom_up_latents:
                 loc, scale = self._head(self.q_bu_heads[i], h)
                 z = self._draw(loc, scale, gen, use_mean)
@@ -503,8 +502,7 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
         """The output of `bottom_up` with every example repeated `times`
         times (rows `b * times ... (b + 1) * times - 1` are example b)."""
         tensors = {k: v for k, v in state.items() if k != "training"}
-        repeated = keras.tree.map_structure(lambda t: None if t is None else ops.repeat(t, times, axis=0), tensors)
-        return dict(repeated, training=state.get("training", False))
+        return dict(repeat_rows(tensors, times), training=state.get("training", False))
 
     def _generative_block(self, i, z, skips, y, training, masks=None):
         """f_i: z_{i+1} (and d_{i+1}) -> d_i, returning every layer's output."""
@@ -737,10 +735,9 @@ class BIVA(AnomalyScoreMixin, HierarchicalVAE):
 
     def repeated_forward_terms(self, x, num_samples, seed=None):
         """As the core's, with the first level's deterministic blocks run
-        once per example (`bottom_up(..., repeats=num_samples)`); a subclass
-        with its own `forward_terms` keeps the core's version."""
-        if type(self).forward_terms is not BIVA.forward_terms:
-            return super().repeated_forward_terms(x, num_samples, seed=seed)
+        once per example (`bottom_up(..., repeats=num_samples)`). A subclass
+        that overrides `forward_terms` must override this too (or restore
+        `HierarchicalVAE.repeated_forward_terms`)."""
         return self._forward(x, seed=seed, repeats=int(num_samples))
 
     def objective_terms(self, data, training=False):

@@ -46,6 +46,7 @@ from keras import ops
 from keras_hvae.layers import GatedResidualBlock, WeightNormDense
 from keras_hvae.models.biva import biva_architectures as archs
 from keras_hvae.models.biva.biva_model import BIVA
+from keras_hvae.models.hvae import HierarchicalVAE
 from keras_hvae.models.objective import with_local_gradient
 
 
@@ -268,6 +269,10 @@ class SemiSupervisedBIVA(BIVA):
         """The unlabelled bound -U(x) (y summed out), in the core's format
         (see `_summed_terms`)."""
         return self._summed_terms(self.class_terms(x, training=training, seed=seed))
+
+    # Every importance sample runs its own bottom-up pass, as the core does
+    # (BIVA's shared first level is for its own `forward_terms`).
+    repeated_forward_terms = HierarchicalVAE.repeated_forward_terms
 
     def _anomaly_terms(self, x, k, gen):
         # L^{>k} with y summed out as in the ELBO (k = 0 is -U(x), draw for draw)

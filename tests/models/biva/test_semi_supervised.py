@@ -47,6 +47,22 @@ def test_mixed_batch_training_step_and_predictions():
     assert config["num_classes"] == 3 and config["alpha"] == 2.0
 
 
+def test_importance_samples_sum_y_out_like_the_repeated_batch():
+    """The importance samples of the y-summed bound are those of the core
+    (the repeated batch through `forward_terms`), not BIVA's shared first
+    level, which would skip the sum over y."""
+    rng = np.random.default_rng(1)
+    x = keras.ops.convert_to_tensor((rng.uniform(size=(3, 28, 28, 1)) < 0.3).astype("float32"))
+    model = tiny_ssl()
+    model.initialize(x)
+    shared = model.repeated_forward_terms(x, 2, seed=keras.random.SeedGenerator(7))
+    plain = model.forward_terms(keras.ops.repeat(x, 2, axis=0), seed=keras.random.SeedGenerator(7))
+    for key in ("log_px", "log_ratio"):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(shared[key]), keras.ops.convert_to_numpy(plain[key]),
+                                   rtol=1e-5, atol=1e-4)
+    assert tuple(shared["log_px"].shape) == (6,)
+
+
 def test_semi_supervised_contract(tmp_path):
     # the importance-weighted bound sums y out exactly: the contract checks it is at least the ELBO
     from tests.hvae_test_case import run_hvae_contract
