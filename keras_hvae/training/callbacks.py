@@ -155,3 +155,245 @@ class StopOnSkippedUpdates(keras.callbacks.Callback):
         )
         if self.stop:
             self.model.stop_training = True
+
+
+class RollbackWarning(RuntimeWarning):
+    """`RollbackOnStall` restored an earlier snapshot of a stalled run (or
+    could not, having no snapshot or no rollbacks left)."""
+
+
+class RollbackOnStall(keras.callbacks.Callback):
+    """Restores the last healthy state of a run whose updates stall, so that
+    a learning-rate spike (or any burst that wrecks the weights) costs a few
+    steps instead of the run.
+
+    A wrecked model is skipped, not repaired: the train step skips every
+    update whose loss or gradients are not finite, and the loss-spike guard
+    (`keras_hvae.models.loss_spike`) every update whose loss jumps far above
+    the recent ones, so the weights stay finite but stop moving (the very
+    update that wrecks them usually has an ordinary loss: nothing can refuse
+    it). This callback keeps an in-memory snapshot of a healthy state and,
+    when more than `fraction` of the last `window` updates were skipped,
+    restores it:
+
+    - the model's weights (`model.get_weights()` / `set_weights()`: trainable
+      and non-trainable, e.g. normalisation statistics);
+    - the optimizer's variables (moments, loss scale; not its step counter,
+      so learning-rate and KL schedules keep their place, nor the learning
+      rate itself, which other callbacks may own);
+    - the loss-spike guard's state (its window of recent losses), when the
+      model has a guard.
+
+    Snapshots: every `every` steps and at the end of every epoch, the state
+    becomes a *candidate* when the last `confirm` steps were all applied (no
+    skip); a candidate becomes *the* snapshot after `confirm` more steps
+    without a skip, and a skip discards it. The delay matters: the update
+    that wrecks a model is applied like any other, and only the skips that
+    follow it reveal it. Memory: the snapshot and at most one candidate, each
+    a host (numpy) copy of the weights and the optimizer variables, that is
+    one to two copies of the weights plus the optimizer's slots (Adam and
+    Adamax keep two per weight, so about 3x the weights per copy). With
+    `max_rollbacks=0` it takes no snapshot and does nothing.
+
+    A rollback warns (`RollbackWarning`: what was restored, from which
+    step, at which step, and the learning-rate change) and, with
+    `learning_rate_factor`, multiplies the optimizer's learning rate (a
+    variable; a schedule is left as it is, and the warning says so). The
+    rollbacks of each epoch are logged as `rollbacks` (in the history; a
+    sum over the epoch, like `skipped_updates`); `self.rollbacks` counts
+    them over the run. After `max_rollbacks` it only warns, once, and
+    leaves the stall to `StopOnSkippedUpdates`, which must come after it in
+    the callback list: its defaults (more than 25 % of the last 20) fire
+    before the stall stop's (more than half of the last 50) can.
+
+    A run in which nothing is skipped is bit for bit the run without this
+    callback: it only reads the state.
+
+    `train_and_save` (every recipe and `keras-hvae train`) adds one with
+    the defaults unless given `rollback_on_stall=None` or a config's
+    `"rollback_on_stall": false`; `model.fit` never adds one by itself.
+
+    Args:
+        fraction: the fraction of skipped updates, in (0, 1), in the last
+            `window` updates (counted from the last rollback) above which
+            the run counts as stalled.
+        window: the number of most recent updates considered, >= 1.
+        every: steps between two candidate snapshots, >= 1.
+        confirm: skip-free steps before a candidate is taken and again
+            before it becomes the snapshot, >= 1.
+        learning_rate_factor: None (keep the learning rate) or a number in
+            (0, 1] the learning rate is multiplied by at each rollback.
+        max_rollbacks: the most rollbacks in one `fit`, >= 0 (0: off).
+
+    Attributes:
+        rollbacks: rollbacks in this run.
+        snapshot: the current snapshot (a dict: `weights`, `optimizer`,
+            `guard`, `epoch`, `batch`, `step`) or None.
+        snapshots_taken: how many snapshots were confirmed in this run.
+    """
+
+    def __init__(self, fraction=0.25, window=20, every=100, confirm=20, learning_rate_factor=None,
+                 max_rollbacks=3):
+        super().__init__()
+        import numbers
+
+        def whole(value, low):
+            return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= low
+
+        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
+            raise ValueError(f"fraction must be a number in (0, 1), got {fraction!r}.")
+        for name, value, low in (("window", window, 1), ("every", every, 1), ("confirm", confirm, 1),
+                                 ("max_rollbacks", max_rollbacks, 0)):
+            if not whole(value, low):
+                raise ValueError(f"{name} must be a whole number >= {low}, got {value!r}.")
+        if learning_rate_factor is not None and (
+                isinstance(learning_rate_factor, bool) or not isinstance(learning_rate_factor, numbers.Real)
+                or not 0 < learning_rate_factor <= 1):
+            raise ValueError(f"learning_rate_factor must be None or a number in (0, 1], got {learning_rate_factor!r}.")
+        self.fraction = float(fraction)
+        self.window = int(window)
+        self.every = int(every)
+        self.confirm = int(confirm)
+        self.learning_rate_factor = None if learning_rate_factor is None else float(learning_rate_factor)
+        self.max_rollbacks = int(max_rollbacks)
+        self.rollbacks = 0
+        self.snapshot = None
+        self.snapshots_taken = 0
+
+    # ------------------------------------------------------------ the state
+    def _optimizer_variables(self, model):
+        """The optimizer variables a rollback restores (all but the step
+        counters and the learning rate)."""
+        optimizer = model.optimizer
+        keep_out = {"iteration", "iterations", "learning_rate", "step_counter"}
+        return [v for v in optimizer.variables if v.name not in keep_out]
+
+    @staticmethod
+    def _guard_variables(model):
+        guard = getattr(model, "loss_spike_guard", None)
+        if guard is None:
+            return []
+        return [guard.recent_losses, guard.filled, guard.streak]
+
+    def _take(self, epoch, batch):
+        import numpy as np
+
+        model = self.model  # on JAX this syncs the training state into the variables
+
+        def copy(variable):
+            return np.array(keras.ops.convert_to_numpy(variable), copy=True)
+
+        return {
+            "weights": [np.array(w, copy=True) for w in model.get_weights()],
+            "optimizer": [copy(v) for v in self._optimizer_variables(model)],
+            "guard": [copy(v) for v in self._guard_variables(model)],
+            "epoch": epoch, "batch": batch, "step": self.seen,
+        }
+
+    def _restore(self, snapshot):
+        model = self.model
+        model.set_weights(snapshot["weights"])
+        for variable, value in zip(self._optimizer_variables(model), snapshot["optimizer"]):
+            variable.assign(value)
+        for variable, value in zip(self._guard_variables(model), snapshot["guard"]):
+            variable.assign(value)
+
+    # ------------------------------------------------------------ callbacks
+    def on_train_begin(self, logs=None):
+        import collections
+
+        self._recent = collections.deque(maxlen=self.window)
+        self.rollbacks = 0
+        self.snapshot = None
+        self.snapshots_taken = 0
+        self.seen = 0
+        self._candidate = None
+        self._clean = 0  # applied steps since the last skip (or rollback)
+        self._since = 0  # steps since the last candidate (or rollback)
+        self._gave_up = False
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._epoch_total = 0.0
+        self._last_batch = -1
+        self._epoch_rollbacks = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not logs or "skipped_updates" not in logs:
+            return
+        total = float(logs["skipped_updates"])
+        steps = max(int(batch) - self._last_batch, 1)  # > 1 with steps_per_execution
+        self._last_batch = int(batch)
+        skipped = int(round(min(max(total - self._epoch_total, 0.0), steps)))
+        self._epoch_total = total
+        self.seen += steps
+        if self.max_rollbacks == 0:
+            return
+        self._recent.extend([1] * skipped + [0] * (steps - skipped))
+        self._since += steps
+        if skipped:
+            self._clean = 0
+            self._candidate = None  # the steps after it were not all healthy
+        else:
+            self._clean += steps
+        if sum(self._recent) > self.fraction * self.window:
+            self._stalled(batch)
+            return
+        self._advance(batch, self._since >= self.every)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.max_rollbacks > 0 and getattr(self, "_last_batch", -1) >= 0:
+            self._advance(self._last_batch, True)
+        if logs is not None:
+            logs["rollbacks"] = float(self._epoch_rollbacks)
+
+    def _advance(self, batch, due):
+        """Confirms a candidate that has lasted `confirm` clean steps, and
+        takes a new one when `due` and the last `confirm` steps were clean."""
+        if self._candidate is not None and self.seen - self._candidate["step"] >= self.confirm:
+            self.snapshot, self._candidate = self._candidate, None
+            self.snapshots_taken += 1
+        if due and self._candidate is None and self._clean >= self.confirm:
+            self._candidate = self._take(self._epoch, batch)
+            self._since = 0
+
+    def _stalled(self, batch):
+        import warnings
+
+        recent, considered = sum(self._recent), len(self._recent)
+        where = f"epoch {self._epoch + 1}, batch {batch + 1} (step {self.seen} of this fit)"
+        if self.snapshot is None or self.rollbacks >= self.max_rollbacks:
+            if not self._gave_up:
+                self._gave_up = True
+                why = ("no healthy snapshot was taken yet" if self.snapshot is None
+                       else f"the {self.max_rollbacks} rollbacks allowed are spent")
+                warnings.warn(f"{recent} of the last {considered} updates were skipped at {where}, but "
+                              f"nothing is restored: {why}.", RollbackWarning, stacklevel=2)
+            return
+        snapshot = self.snapshot
+        self._restore(snapshot)
+        self.rollbacks += 1
+        self._epoch_rollbacks += 1
+        self._recent.clear()
+        self._candidate, self._clean, self._since = None, 0, 0
+        lr_note = self._scale_learning_rate()
+        warnings.warn(
+            f"{recent} of the last {considered} updates were skipped "
+            f"(the run stalled) at {where}: restored the weights, the optimizer state and the loss-spike guard's "
+            f"state saved at epoch {snapshot['epoch'] + 1}, batch {snapshot['batch'] + 1} (step {snapshot['step']}); "
+            f"{lr_note} (rollback {self.rollbacks} of at most {self.max_rollbacks}).",
+            RollbackWarning,
+            stacklevel=2,
+        )
+
+    def _scale_learning_rate(self):
+        if self.learning_rate_factor is None:
+            return "the learning rate is unchanged"
+        optimizer = self.model.optimizer
+        rate = optimizer.learning_rate
+        if not hasattr(rate, "assign"):
+            return "the learning rate is a schedule: not scaled"
+        old = float(keras.ops.convert_to_numpy(rate))
+        rate.assign(old * self.learning_rate_factor)
+        return f"the learning rate scaled by {self.learning_rate_factor:g} ({old:g} -> {old * self.learning_rate_factor:g})"

@@ -38,6 +38,11 @@ precision the model trains in (`keras-hvae train --precision` overrides it).
 false turns it off, an object sets `window`, `threshold`, `patience`) skips
 and counts an update whose loss jumps far above the recent losses
 (`model.compile(loss_spike_guard=...)`).
+`rollback_on_stall` (default true: `keras_hvae.training.callbacks.RollbackOnStall`
+with its defaults; false turns it off; an object sets its arguments, e.g.
+`{"learning_rate_factor": 0.5, "every": 200}`) restores the last healthy
+in-memory snapshot of the weights, optimizer and guard when a run's updates
+stall (a learning-rate spike), before the stall stop ends the run.
 """
 
 import json
@@ -65,6 +70,7 @@ OPTIONAL = {
     "free_bits_plateau": None,
     "precision": DEFAULT_TRAINING_PRECISION,
     "loss_spike_guard": True,
+    "rollback_on_stall": True,
     "metadata": {},
 }
 MODEL_KEYS = ("architecture", "config", "arguments")
@@ -125,8 +131,32 @@ def load_config(path_or_dict):
         guard_options(config["loss_spike_guard"])
     except ValueError as e:
         _fail(source, str(e))
+    try:
+        rollback_callback(config["rollback_on_stall"])
+    except (TypeError, ValueError) as e:
+        _fail(source, f"'rollback_on_stall' must be true, false or an object of RollbackOnStall arguments: {e}")
     config["name"] = config["name"] or "run"
     return config
+
+
+def rollback_callback(value):
+    """The `RollbackOnStall` of a config's `rollback_on_stall`: None for
+    true (`train_and_save` adds the default one), an inert one
+    (`max_rollbacks=0`, which keeps `train_and_save` from adding its
+    default) for false, one with these arguments for an object.
+
+    Raises:
+        ValueError, TypeError: for anything else.
+    """
+    from keras_hvae.training.callbacks import RollbackOnStall
+
+    if value is True:
+        return None
+    if value is False:
+        return RollbackOnStall(max_rollbacks=0)
+    if not isinstance(value, dict):
+        raise ValueError(f"got {value!r}")
+    return RollbackOnStall(**value)
 
 
 def build_model(config, data=None):
@@ -157,6 +187,9 @@ def build_model(config, data=None):
 
 def _schedule_callbacks(config):
     out = []
+    rollback = rollback_callback(config.get("rollback_on_stall", True))
+    if rollback is not None:
+        out.append(rollback)
     if config["time_limit_s"]:
         from keras_hvae.training.callbacks import TimeLimit
 

@@ -94,6 +94,7 @@ def train_and_save(
     verbose=1,
     eval_seed=0,
     stop_on_skipped_updates=_DEFAULT,
+    rollback_on_stall=_DEFAULT,
 ):
     """Fits `model` (resumable), evaluates on the test split, writes a preset.
 
@@ -130,6 +131,15 @@ def train_and_save(
             last 50 updates were skipped), or None to train on regardless.
             `metadata.json` records `skipped_updates` (the run's total) and
             `stopped_on_skipped_updates`.
+        rollback_on_stall: a `RollbackOnStall` callback (default: one with
+            its defaults, unless `callbacks` holds one already), or None. When
+            more than a quarter of the last 20 updates were skipped (a
+            learning-rate spike wrecked the weights), it restores the last
+            healthy in-memory snapshot of the weights, optimizer and
+            loss-spike guard (up to 3 times), before `stop_on_skipped_updates`
+            gives up on the run. `metadata.json` records `rollbacks`, and the
+            history a per-epoch `rollbacks`. Memory: one or two host copies
+            of the weights and optimizer variables.
 
     Resuming is exact (docs/reliability.md): every epoch ends with an
     atomic checkpoint (`keras_hvae.training.checkpoints`: weights,
@@ -183,7 +193,9 @@ def train_and_save(
     run_state = _RunState(out_dir, model, resume)
     checkpoint = ResumableCheckpoint(backup, state, on_saved=run_state.epoch_done)
     stop_on_skipped_updates = _stall_callback(stop_on_skipped_updates)
-    extra = [] if stop_on_skipped_updates is None else [stop_on_skipped_updates]
+    rollback_on_stall, callbacks = _rollback_callback(rollback_on_stall, callbacks)
+    # the rollback before the stall stop: it acts first, the stop is the last resort
+    extra = [c for c in (rollback_on_stall, stop_on_skipped_updates) if c is not None]
     with distributed.process_local_inputs(stream, validation_data) as (stream, validation_data):
         model.fit(
             stream,
@@ -205,7 +217,8 @@ def train_and_save(
                  "wall_clock_note": "training time on the machine that ran the recipe (evaluation excluded)",
                  "final_train_loss": history.get("loss", [None])[-1],
                  "skipped_updates": int(sum(v for v in history.get("skipped_updates", []) if v is not None)),
-                 "stopped_on_skipped_updates": bool(getattr(stop_on_skipped_updates, "triggered", False))})
+                 "stopped_on_skipped_updates": bool(getattr(stop_on_skipped_updates, "triggered", False)),
+                 "rollbacks": int(sum(v for v in history.get("rollbacks", []) if v is not None))})
     if x_test is not None:
         meta["scores"] = evaluate_bounds(model, x_test, iwae_samples=iwae_samples, limit=eval_limit,
                                          iwae_limit=iwae_limit, seed=eval_seed, progress=verbose > 0)
@@ -223,6 +236,24 @@ def _stall_callback(stop_on_skipped_updates):
 
         return StopOnSkippedUpdates()
     return stop_on_skipped_updates
+
+
+def _rollback_callback(rollback_on_stall, callbacks):
+    """`(rollback, callbacks)`: the `RollbackOnStall` the run adds (the
+    default one, the one given, or None) and the callbacks without it. One
+    among `callbacks` (say a config's `rollback_on_stall` options) replaces
+    the default, and is moved next to the stall stop."""
+    from keras_hvae.training.callbacks import RollbackOnStall
+
+    callbacks = list(callbacks)
+    given = [c for c in callbacks if isinstance(c, RollbackOnStall)]
+    if rollback_on_stall is _DEFAULT:
+        if given:
+            return given[-1], [c for c in callbacks if c is not given[-1]]
+        return RollbackOnStall(), callbacks
+    if rollback_on_stall is not None and not isinstance(rollback_on_stall, RollbackOnStall):
+        raise ValueError(f"rollback_on_stall must be a RollbackOnStall callback or None; got {rollback_on_stall!r}.")
+    return rollback_on_stall, callbacks
 
 
 def _training_stream(model, train_data, state, steps_per_epoch):
