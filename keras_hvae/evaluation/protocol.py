@@ -148,9 +148,30 @@ def _bits(model, x, bounds):
     return value, float(se / (dims[0] * math.log(2)))
 
 
+def _batch_starts(n, batch_size, shard):
+    """The first positions of the batches of `n` examples this process
+    scores: all of them, or with `shard = (index, count, gather)` the
+    `index`-th of `count` contiguous blocks of the batches (sizes differ
+    by at most one batch; a block may be empty)."""
+    starts = list(range(0, n, batch_size))
+    if shard is None:
+        return starts
+    index, count = int(shard[0]), int(shard[1])
+    if not 0 <= index < count:
+        raise ValueError(f"shard index must be in 0..{count - 1}, got {index}.")
+    return starts[len(starts) * index // count: len(starts) * (index + 1) // count]
+
+
+def _gathered(values, shard):
+    """This process's per-example bounds (a list of batch arrays), with
+    `shard` those of every process in order (its `gather`)."""
+    local = np.concatenate(values) if values else np.zeros(0, dtype="float64")
+    return local if shard is None else np.asarray(shard[2](local), dtype="float64")
+
+
 def score_preset_protocol(model, x_test, iwae_samples=DEFAULT_IWAE_SAMPLES, iwae_examples=DEFAULT_IWAE_EXAMPLES,
                           elbo_examples=None, seed=DEFAULT_SEED, batch_size=None, chunk_size=None,
-                          elbo_batch_size=ELBO_BATCH_SIZE, progress=False, label=""):
+                          elbo_batch_size=ELBO_BATCH_SIZE, progress=False, label="", shard=None):
     """Scores a model on a held-out split under the package's protocol.
 
     Args:
@@ -174,6 +195,14 @@ def score_preset_protocol(model, x_test, iwae_samples=DEFAULT_IWAE_SAMPLES, iwae
         elbo_batch_size: examples per `elbo` call.
         progress: write labelled progress lines on stderr (`Progress`).
         label: prefix of the progress labels (e.g. the preset's name).
+        shard: None (score every example here), or `(index, count,
+            gather)` to split the work across `count` processes: this
+            process scores the `index`-th of `count` contiguous blocks of
+            the batches above (the same batches and Monte-Carlo seeds as
+            one process), and `gather(values)` must return every process's
+            1-D per-example values concatenated in process order
+            (`keras_hvae.training.distributed.score_protocol` passes it).
+            The result is then one process's, in every process.
 
     Returns:
         dict (JSON-ready), nats per example:
@@ -211,24 +240,31 @@ def score_preset_protocol(model, x_test, iwae_samples=DEFAULT_IWAE_SAMPLES, iwae
     n = len(elbo_idx)
     elbo_batch_size = max(1, int(elbo_batch_size))
     elbos = []
-    with Progress(n, f"{prefix}ELBO", unit="examples", enabled=progress) as bar:
-        for start in range(0, n, elbo_batch_size):
+    starts = _batch_starts(n, elbo_batch_size, shard)
+    mine = sum(min(elbo_batch_size, n - start) for start in starts)  # this process's examples
+    with Progress(mine, f"{prefix}ELBO", unit="examples", enabled=progress) as bar:
+        for start in starts:
             xb = x_elbo[start:start + elbo_batch_size]
             elbos.append(np.asarray(model.elbo(xb, seed=_mc_seed(seed, 0, start)), dtype="float64"))
             bar.update(len(xb))
-    elbo_all = np.concatenate(elbos)
+    elbo_all = _gathered(elbos, shard)
 
     chunk, per_call = iwae_batching(model, iwae_samples, chunk_size, batch_size)
     x_iwae = _take(x_test, iwae_idx)
     m = len(iwae_idx)
     iwaes = []
-    with Progress(m, f"{prefix}IWAE k={iwae_samples}", unit="examples", enabled=progress) as bar:
-        for start in range(0, m, per_call):
+    starts = _batch_starts(m, per_call, shard)
+    mine = sum(min(per_call, m - start) for start in starts)
+    with Progress(mine, f"{prefix}IWAE k={iwae_samples}", unit="examples", enabled=progress) as bar:
+        for start in starts:
             xb = x_iwae[start:start + per_call]
             iwaes.append(np.asarray(model.iwae_bound(xb, iwae_samples, chunk_size=chunk,
                                                      seed=_mc_seed(seed, 1, start)), dtype="float64"))
             bar.update(len(xb))
-    iwae_all = np.concatenate(iwaes)
+    iwae_all = _gathered(iwaes, shard)
+    if len(elbo_all) != n or len(iwae_all) != m:  # a gather that lost or repeated examples
+        raise RuntimeError(f"the gathered bounds cover {len(elbo_all)} of {n} ELBO and {len(iwae_all)} of {m} "
+                           f"IWAE examples (shard {shard[:2] if shard else None}).")
     elbo_same = elbo_all[np.searchsorted(elbo_idx, iwae_idx)]
 
     bpd, bpd_se = _bits(model, x_elbo, elbo_all)

@@ -28,9 +28,17 @@ process runs the same program (SPMD):
 train Keras 3.15 models (docs/distributed.md says what fails); on
 TensorFlow, `tf.distribute.MirroredStrategy` over the devices of one
 machine works.
+
+Evaluation split across processes (`keras-hvae evaluate --coordinator
+...`): `join` joins the processes without a Keras distribution, and
+`score_protocol` has each process score its block of the protocol's
+batches (`score_preset_protocol(shard=...)`) and gathers the per-example
+bounds (`gather_concatenated`), so that every process returns one
+process's scores.
 """
 
 import contextlib
+import itertools
 import re
 
 
@@ -133,11 +141,23 @@ def initialize(coordinator, num_processes, process_id):
     return distribution
 
 
-def process_index():
-    """This process's index in a multi-process run (0 when there is none)."""
+def _joined():
+    """Whether this process joined a multi-process JAX run (`initialize` or `join`)."""
     import keras
 
-    if keras.backend.backend() != "jax" or keras.distribution.distribution() is None:
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return bool(jax.distributed.is_initialized())
+
+
+def process_index():
+    """This process's index in a multi-process run (0 when there is none).
+
+    The same inside `local_scope` (it reads the joined processes, not the
+    Keras distribution)."""
+    if not _joined():
         return 0
     import jax
 
@@ -146,9 +166,7 @@ def process_index():
 
 def process_count():
     """The number of processes of the run (1 when there is no multi-process run)."""
-    import keras
-
-    if keras.backend.backend() != "jax" or keras.distribution.distribution() is None:
+    if not _joined():
         return 1
     import jax
 
@@ -274,3 +292,199 @@ def check_same_everywhere(value, what):
             f"The processes disagree on {what}: {values} (process 0 first). Every process must read the same "
             f"run directory (a shared file system, or a copy of the chief's)."
         )
+
+
+# ------------------------------------------------------------ evaluation
+def join(coordinator, num_processes, process_id, timeout=300):
+    """Joins a multi-process JAX run *without* a Keras distribution: for
+    work that every process does alone and then gathers (the evaluation
+    of `score_protocol`).
+
+    Call it first, before any JAX computation, in every process (the same
+    `coordinator` and `num_processes`, a different `process_id`). It waits
+    at most `timeout` seconds for all processes to join, then fails: a
+    process whose peers never come stops, it never hangs (JAX 0.10 aborts
+    the process, SIGABRT, with "DEADLINE_EXCEEDED ... RegisterTask" on
+    stderr, rather than raise; an error it raises becomes the
+    RuntimeError below).
+
+    Each process then builds and runs its model alone (plain local
+    arrays); only `gather_concatenated` and `from_chief` talk to the other
+    processes (through the key-value store of JAX's coordination service,
+    never a device collective).
+
+    Args:
+        coordinator: `"HOST:PORT"` where process 0 listens.
+        num_processes: the number of processes.
+        process_id: this process's index, 0 (the chief) to
+            `num_processes - 1`.
+        timeout: seconds to wait for every process to join (whole number
+            >= 1; JAX's `initialization_timeout`).
+
+    Raises:
+        ValueError: bad arguments (`check_arguments`, or a bad `timeout`).
+        RuntimeError: the backend is not JAX, JAX was initialised already,
+            or JAX raised while joining.
+
+    Example (in each of two processes, `process_id` 0 and 1):
+
+        from keras_hvae.training import distributed
+        distributed.join("10.0.0.1:1234", num_processes=2, process_id=0)
+        scores = distributed.score_protocol(model, x_test, iwae_samples=1000)
+    """
+    import keras
+
+    coordinator, num_processes, process_id = check_arguments(coordinator, num_processes, process_id)
+    if coordinator is None:
+        raise ValueError("join needs coordinator, num_processes and process_id.")
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+        raise ValueError(f"timeout must be a whole number of seconds >= 1, got {timeout!r}.")
+    backend = keras.backend.backend()
+    if backend != "jax":
+        raise RuntimeError(f"Multi-process evaluation runs on the JAX backend; this process runs {backend!r}. "
+                           f"Set KERAS_BACKEND=jax in every process.")
+    import jax
+
+    if jax.distributed.is_initialized():
+        raise RuntimeError("jax.distributed is initialised already: join once per process.")
+    try:
+        jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
+                                   process_id=process_id, initialization_timeout=int(timeout))
+    except Exception as e:  # JAX's own error types differ across versions; the cause is kept
+        raise RuntimeError(
+            f"process {process_id} of {num_processes}: could not join the coordinator {coordinator} "
+            f"(waited up to {timeout} s; start every process with the same --coordinator and "
+            f"--num-processes and its own --process-id; process 0 listens on that address): "
+            f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+        ) from e
+
+
+#: Seconds a process of a split evaluation waits for the others at a
+#: gather (`gather_concatenated`) or for the chief (`from_chief`): the
+#: slowest process's share may take hours. A process that dies should
+#: stop the others sooner, as in training: JAX's coordination service
+#: stops every process once it finds a task dead (its heartbeat timeout,
+#: 100 s); this is not tested for the evaluation.
+WAIT_SECONDS = 24 * 3600
+
+_exchanges = itertools.count()
+
+
+def _exchange_key(what):
+    """A key of the coordination service's key-value store, the same in
+    every process for the n-th exchange (every process exchanges in the
+    same order)."""
+    return f"keras_hvae/{what}/{next(_exchanges)}"
+
+
+def _client():
+    # The key-value store of JAX's coordination service (what jax's own
+    # checkpointing uses to exchange bytes); it has no public name.
+    from jax._src import distributed as jax_distributed
+
+    return jax_distributed.global_state.client
+
+
+def from_chief(value=None, timeout=WAIT_SECONDS):
+    """The chief's boolean `value`, in every process; the others wait for it.
+
+    The chief (process 0) passes its value and goes on at once; every
+    other process waits up to `timeout` seconds until the chief has
+    passed it (whatever value it passes itself is ignored). Every process
+    must call it at the same point. Unlike `chief_decides` (a collective
+    of the devices: on CPUs, gloo gave up here when a peer came 30 s
+    late), the others may wait long: e.g. while the chief loads and
+    downloads. In one process it returns `bool(value)`.
+
+    Example:
+    >>> from_chief(True)
+    True
+    """
+    if process_count() == 1:
+        return bool(value)
+    key = _exchange_key("from_chief")
+    if is_chief():
+        _client().key_value_set_bytes(key, b"1" if value else b"0")
+        return bool(value)
+    return _client().blocking_key_value_get_bytes(key, int(timeout * 1000)) == b"1"
+
+
+def gather_concatenated(values, timeout=WAIT_SECONDS):
+    """Every process's 1-D `values`, concatenated in process order, in every
+    process (without a multi-process run, `values` itself).
+
+    Every process must call it at the same point (it waits up to `timeout`
+    seconds for the others). The processes may hold different numbers of
+    values (none too). The values travel through the key-value store of
+    JAX's coordination service as the raw bytes of float64 (bit for bit),
+    not through a device collective: a process that finishes its share
+    early waits for the slowest one (a gloo collective on CPUs gave up
+    here when a peer came 30 s late).
+
+    Args:
+        values: a 1-D sequence of numbers (this process's share).
+        timeout: seconds to wait for the other processes.
+
+    Returns:
+        float64 numpy array of all the processes' values.
+
+    Example:
+    >>> gather_concatenated([1.5, 2.5])
+    array([1.5, 2.5])
+    """
+    import numpy as np
+
+    values = np.ascontiguousarray(np.asarray(values, dtype="<f8").ravel())
+    if process_count() == 1:
+        return values.astype("float64")
+    key = _exchange_key("gather")
+    client = _client()
+    client.key_value_set_bytes(f"{key}/{process_index()}", values.tobytes())
+    parts = [np.frombuffer(client.blocking_key_value_get_bytes(f"{key}/{i}", int(timeout * 1000)), dtype="<f8")
+             for i in range(process_count())]
+    return np.concatenate(parts).astype("float64")
+
+
+def evaluation_shard():
+    """`score_preset_protocol`'s `shard` for this process: None without a
+    multi-process run, else `(process_index(), process_count(),
+    gather_concatenated)`."""
+    if process_count() == 1:
+        return None
+    return process_index(), process_count(), gather_concatenated
+
+
+def score_protocol(model, x_test, **kwargs):
+    """`keras_hvae.evaluation.protocol.score_preset_protocol`, split across
+    the processes of a multi-process run (`join`), with one process's
+    result.
+
+    Every process passes the same model and the whole `x_test`. The
+    protocol's batches (`elbo_batch_size` examples per ELBO call,
+    `batch_size` per IWAE call, each with its own Monte-Carlo seed) are
+    split into `process_count()` contiguous blocks; each process scores
+    its block with the single-process code, and the per-example bounds are
+    gathered (`gather_concatenated`), so every process returns the scores
+    one process computes: the same examples, the same seeds, the same
+    batches. Blocks may differ in size (a process may even have none when
+    there are fewer batches than processes). Without a multi-process run
+    it is `score_preset_protocol`.
+
+    Args:
+        model, x_test, **kwargs: as for `score_preset_protocol` (not
+            `shard`).
+
+    Returns:
+        The dict of `score_preset_protocol`, the same in every process.
+
+    Example:
+    >>> from keras_hvae.evaluation.protocol import score_preset_protocol
+    >>> here = score_protocol(model, x_test, iwae_samples=10, iwae_examples=4)
+    >>> here == score_preset_protocol(model, x_test, iwae_samples=10, iwae_examples=4)
+    True
+    """
+    from keras_hvae.evaluation.protocol import score_preset_protocol
+
+    if "shard" in kwargs:
+        raise ValueError("score_protocol chooses the shard itself (evaluation_shard); pass no shard.")
+    return score_preset_protocol(model, x_test, shard=evaluation_shard(), **kwargs)

@@ -10,14 +10,14 @@ seed. Under `KERAS_BACKEND=jax|torch` the same test runs on that backend
 """
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+
+from tests.processes import ROOT, preset_weights, subprocess_env, write_config
 
 pytestmark = pytest.mark.backend_suite
 
@@ -57,19 +57,14 @@ sys.exit(main(["train", "--config", sys.argv[1], "--out", str(out)]))
 
 
 def _run(config_path, out):
-    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(config_path), str(out)], env=env,
-                          capture_output=True, text=True, timeout=900, cwd=Path(__file__).parents[2])
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(config_path), str(out)],
+                          env=subprocess_env(keras.backend.backend()), capture_output=True, text=True, timeout=900,
+                          cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     initial = np.load(out.parent / (out.name + "_initial.npz"))
     initial = [initial[f"arr_{i}"] for i in range(len(initial.files))]
-    import h5py
-
-    trained = {}
-    with h5py.File(out / "preset" / "model.weights.h5", "r") as f:
-        f.visititems(lambda name, obj: trained.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
     meta = json.loads((out / "preset" / "metadata.json").read_text())
-    return initial, trained, meta
+    return initial, preset_weights(out), meta
 
 
 def _same_bits(a, b):
@@ -77,8 +72,7 @@ def _same_bits(a, b):
 
 
 def test_same_seed_same_bits_across_processes(tmp_path, mnist_splits):
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(dict(CONFIG, seed=7)))
+    path = write_config(tmp_path / "config.json", dict(CONFIG, seed=7))
     init_a, trained_a, meta_a = _run(path, tmp_path / "a")
     init_b, trained_b, meta_b = _run(path, tmp_path / "b")
     assert len(init_a) == len(init_b) and len(trained_a) > 10
@@ -90,6 +84,6 @@ def test_same_seed_same_bits_across_processes(tmp_path, mnist_splits):
     if keras.backend.backend() != "tensorflow":
         return  # (a third run costs a minute there)
     # and another seed gives other weights
-    path.write_text(json.dumps(dict(CONFIG, seed=8)))
+    write_config(path, dict(CONFIG, seed=8))
     init_c, _, _ = _run(path, tmp_path / "c")
     assert not all(_same_bits(a, c) for a, c in zip(init_a, init_c))

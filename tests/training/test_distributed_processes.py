@@ -10,75 +10,40 @@ TensorFlow: `tf.distribute.MultiWorkerMirroredStrategy` does not train
 Keras 3.15 models (keras-team/keras#20585); the test below documents it
 (strict xfail: it fails loudly once a Keras release makes it work).
 
+Evaluation (`keras-hvae evaluate --coordinator`): two processes score
+their shares of the protocol's batches and gather the per-example bounds,
+reporting one process's ELBO and IWAE; a process whose peer never comes
+stops by itself.
+
 Every subprocess has a timeout. In the default suite: the argument
-checks (about 3 s) and the linear-Gaussian two-process test (40-60 s
-here, on 2 cores shared with a training run); `slow`: the BIVA tests and
-the MultiWorkerMirroredStrategy test (about 40 s).
+checks (about 3 s), the linear-Gaussian two-process test (40-60 s here,
+on 2 cores shared with a training run), the shard test (in one process,
+3 s) and the peer-never-comes test (about 20 s); `slow`: the BIVA tests
+(the two-process evaluation: about 3 minutes here, under load) and the
+MultiWorkerMirroredStrategy test (about 40 s).
 """
 
 import importlib.util
 import json
-import os
+import re
 import signal
-import socket
-import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 
 from keras_hvae.training import distributed
+from keras_hvae.training.checkpoints import _read_state
 from tests.conftest import require_tensorflow
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import finish, free_port, preset_weights, run_together, start, write_config
 
 
 def _require_jax():
     if importlib.util.find_spec("jax") is None:
         pytest.skip("needs JAX installed (pip install -e '.[jax]')")
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env(backend):
-    # one CPU device per process; no GPU; quiet TensorFlow
-    return dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
-                XLA_FLAGS="--xla_force_host_platform_device_count=1", JAX_PLATFORMS="cpu")
-
-
-def _start(command, backend, log):
-    return subprocess.Popen(command, env=_env(backend), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
-
-
-def _finish(processes, logs, timeout):
-    """Waits for every process (killing the rest at the deadline); returns
-    `(return codes, outputs)`."""
-    deadline = time.time() + timeout
-    for p in processes:
-        try:
-            p.wait(timeout=max(1.0, deadline - time.time()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    return [p.returncode for p in processes], [Path(log.name).read_text(errors="replace") for log in logs]
-
-
-def _run_together(commands, backend, tmp_path, timeout):
-    logs = [open(tmp_path / f"log_{i}.txt", "w") for i in range(len(commands))]
-    try:
-        processes = [_start(c, backend, log) for c, log in zip(commands, logs)]
-        return _finish(processes, logs, timeout)
-    finally:
-        for log in logs:
-            log.close()
 
 
 # ------------------------------------------------------------- bad inputs
@@ -105,9 +70,8 @@ def test_the_command_rejects_bad_cluster_options(tmp_path, capsys):
     require_tensorflow()  # the non-JAX error below; on JAX it would join a cluster
     from keras_hvae.cli import main
 
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps({"model": {"class": "BIVA", "architecture": "binary_28x28"},
-                                  "dataset": "binarized_mnist", "epochs": 1}))
+    config = write_config(tmp_path / "config.json", {"model": {"class": "BIVA", "architecture": "binary_28x28"},
+                                                     "dataset": "binarized_mnist", "epochs": 1})
     base = ["train", "--config", str(config), "--out", str(tmp_path / "run")]
     assert main(base + ["--num-processes", "2"]) == 2
     assert "needs --coordinator (HOST:PORT of process 0), --num-processes and --process-id together" in \
@@ -120,6 +84,21 @@ def test_the_command_rejects_bad_cluster_options(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "runs on the JAX backend" in err and "'tensorflow'" in err and "KERAS_BACKEND=jax" in err
     assert not (tmp_path / "run").exists()
+    # evaluate: the same options, the same checks
+    evaluate = ["evaluate", "--preset", str(tmp_path / "no_preset")]
+    assert main(evaluate + ["--num-processes", "2"]) == 2
+    assert "needs --coordinator (HOST:PORT of process 0), --num-processes and --process-id together" in \
+        capsys.readouterr().err
+    assert main(evaluate + ["--coordinator", "127.0.0.1:1234", "--num-processes", "2", "--process-id", "2"]) == 2
+    assert "--process-id must be in 0..1 (--num-processes=2), got 2" in capsys.readouterr().err
+    assert main(evaluate + ["--coordinator", "127.0.0.1", "--num-processes", "2", "--process-id", "0"]) == 2
+    assert "--coordinator must be HOST:PORT" in capsys.readouterr().err
+    assert main(evaluate + ["--coordinator", "127.0.0.1:1234", "--num-processes", "1", "--process-id", "0",
+                            "--join-timeout", "0"]) == 2
+    assert "--join-timeout" in capsys.readouterr().err
+    assert main(evaluate + ["--coordinator", "127.0.0.1:1234", "--num-processes", "1", "--process-id", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "Multi-process evaluation runs on the JAX backend" in err and "'tensorflow'" in err, err
 
 
 # --------------------------------------------- JAX: equal to one process
@@ -160,11 +139,11 @@ def test_two_jax_processes_train_like_one_process_with_the_same_global_batch(tmp
     device each, ends with the weights of one process (the global batch is
     the same); only the chief wrote the run."""
     _require_jax()
-    port = _free_port()
+    port = free_port()
     two, one = tmp_path / "two", tmp_path / "one"
     commands = [[sys.executable, "-c", LINEAR_SCRIPT, str(two), f"127.0.0.1:{port}", "2", str(i)] for i in range(2)]
     commands.append([sys.executable, "-c", LINEAR_SCRIPT, str(one)])
-    codes, outputs = _run_together(commands, "jax", tmp_path, timeout=300)
+    codes, outputs = run_together(commands, "jax", tmp_path, timeout=300)
     assert codes == [0, 0, 0], "\n\n".join(o[-3000:] for o in outputs)
     assert "LINEAR-OK 0 2" in outputs[0] and "LINEAR-OK 1 2" in outputs[1] and "LINEAR-OK 0 1" in outputs[2]
     weights = [np.load(path) for path in (two / "weights_0.npz", two / "weights_1.npz", one / "weights_0.npz")]
@@ -211,13 +190,6 @@ def _train_commands(config, out, port, resume=False, processes=2):
                        "--process-id", str(i)] for i in range(processes)]
 
 
-def _weights(run):
-    out = {}
-    with h5py.File(Path(run) / "preset" / "model.weights.h5", "r") as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-    return out
-
-
 @pytest.mark.slow
 def test_two_processes_train_a_small_biva_like_one_process(tmp_path, mnist_splits):
     """`keras-hvae train --coordinator ...` in two processes against the
@@ -225,14 +197,13 @@ def test_two_processes_train_a_small_biva_like_one_process(tmp_path, mnist_split
     latent samples, the data-dependent initialisation, free bits of BIVA's
     architecture, validation), the same history and test scores."""
     _require_jax()
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps(BIVA_CONFIG))
-    commands = _train_commands(config, tmp_path / "two", _free_port()) + \
+    config = write_config(tmp_path / "config.json", BIVA_CONFIG)
+    commands = _train_commands(config, tmp_path / "two", free_port()) + \
         _train_commands(config, tmp_path / "one", None, processes=1)
-    codes, outputs = _run_together(commands, "jax", tmp_path, timeout=900)
+    codes, outputs = run_together(commands, "jax", tmp_path, timeout=900)
     assert codes == [0, 0, 0], "\n\n".join(o[-3000:] for o in outputs)
     assert "wrote preset" in outputs[0] and "process 1 of 2: trained; the chief (process 0) wrote" in outputs[1]
-    two, one = _weights(tmp_path / "two"), _weights(tmp_path / "one")
+    two, one = preset_weights(tmp_path / "two"), preset_weights(tmp_path / "one")
     assert sorted(two) == sorted(one) and two
     for key in one:
         np.testing.assert_allclose(two[key], one[key], rtol=1e-4, atol=1e-5, err_msg=key)
@@ -247,11 +218,10 @@ def test_a_killed_worker_fails_the_run_and_all_resume_from_the_chiefs_checkpoint
     chief exits with an error within a bounded time (no hang). Both
     restarted with `--resume` continue from that checkpoint and finish."""
     _require_jax()
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps(dict(BIVA_CONFIG, epochs=3)))
+    config = write_config(tmp_path / "config.json", dict(BIVA_CONFIG, epochs=3))
     run = tmp_path / "run"
     logs = [open(tmp_path / f"killed_{i}.txt", "w") for i in range(2)]
-    processes = [_start(c, "jax", log) for c, log in zip(_train_commands(config, run, _free_port()), logs)]
+    processes = [start(c, "jax", log) for c, log in zip(_train_commands(config, run, free_port()), logs)]
     latest = run / "checkpoint" / "latest.weights.h5"
     deadline = time.time() + 600
     while time.time() < deadline and not latest.exists() and all(p.poll() is None for p in processes):
@@ -259,7 +229,7 @@ def test_a_killed_worker_fails_the_run_and_all_resume_from_the_chiefs_checkpoint
     assert latest.exists(), [Path(log.name).read_text()[-2000:] for log in logs]
     processes[1].send_signal(signal.SIGKILL)
     killed_at = time.time()
-    codes, outputs = _finish(processes, logs, timeout=240)
+    codes, outputs = finish(processes, logs, timeout=240)
     for log in logs:
         log.close()
     failed_after = time.time() - killed_at
@@ -268,10 +238,16 @@ def test_a_killed_worker_fails_the_run_and_all_resume_from_the_chiefs_checkpoint
     assert failed_after < 200, failed_after
     assert not (run / "preset").exists()
     done = json.loads((run / "history.json").read_text())
-    assert 1 <= len(done["loss"]) < 3
+    # what the resume starts from: the chief's latest checkpoint, whose state must match the history the
+    # chief wrote (its epochs, the batches of those epochs, the same logs), and the peer died in epoch 2 or 3
+    state = _read_state(latest)[0]
+    assert 1 <= state.epochs_done < 3, state
+    assert state.batches_consumed == state.epochs_done * BIVA_CONFIG["steps_per_epoch"], state
+    assert len(done["loss"]) == state.epochs_done and done == state.history, (done, state)
+    assert all(np.isfinite(done["loss"])), done["loss"]
 
-    codes, outputs = _run_together(_train_commands(config, run, _free_port(), resume=True), "jax", tmp_path,
-                                   timeout=900)
+    codes, outputs = run_together(_train_commands(config, run, free_port(), resume=True), "jax", tmp_path,
+                                  timeout=900)
     assert codes == [0, 0], "\n\n".join(o[-3000:] for o in outputs)
     history = json.loads((run / "history.json").read_text())
     assert len(history["loss"]) == 3 and history["loss"][: len(done["loss"])] == done["loss"]
@@ -279,6 +255,129 @@ def test_a_killed_worker_fails_the_run_and_all_resume_from_the_chiefs_checkpoint
     assert meta["training_steps"] == 9
     (tmp_path / "failure_seconds.txt").write_text(f"{failed_after:.1f}\n")
     print(f"the chief failed {failed_after:.1f} s after its peer was killed")
+
+
+# ----------------------------- evaluation split across processes (JAX)
+def test_protocol_shards_give_the_one_process_scores():
+    """`score_preset_protocol(shard=...)`: three processes, simulated in
+    one (each shard scored with a recording gather first, then with a
+    gather that returns every shard's values), give exactly the scores of
+    one process: the batches and their Monte-Carlo seeds are the same.
+    Shards are uneven and one is empty (2 IWAE batches for 3 processes)."""
+    from keras_hvae.evaluation.protocol import score_preset_protocol
+    from keras_hvae.models import LinearGaussianVAE
+
+    x = (np.random.default_rng(0).normal(size=(23, 6)) * 3).astype("float32")
+    model = LinearGaussianVAE(6, 2, sigma=0.4, seed=1)
+    model.build()
+    options = dict(iwae_samples=3, iwae_examples=3, elbo_examples=11, seed=4, batch_size=2, elbo_batch_size=2)
+    one = score_preset_protocol(model, x, **options)
+    count, shares = 3, {}
+
+    def recording(index):
+        calls = iter([11, 3])  # the ELBO gather, then the IWAE gather
+
+        def gather(values):
+            shares.setdefault(index, []).append(np.array(values))
+            return np.zeros(next(calls))
+        return gather
+
+    for index in range(count):
+        score_preset_protocol(model, x, shard=(index, count, recording(index)), **options)
+    sizes = [[len(v) for v in shares[i]] for i in range(count)]
+    assert sizes == [[4, 0], [4, 2], [3, 1]], sizes  # 6 ELBO batches of 2 (the last of 1), 2 IWAE batches
+    for index in range(count):
+        gathered = iter([np.concatenate([shares[i][call] for i in range(count)]) for call in (0, 1)])
+        split = score_preset_protocol(model, x, shard=(index, count, lambda values: next(gathered)), **options)
+        assert split == one
+    with pytest.raises(RuntimeError, match="cover 10 of 11 ELBO"):  # a gather that loses examples
+        score_preset_protocol(model, x, shard=(0, 1, lambda values: values[:10]), **options)
+    np.testing.assert_array_equal(distributed.gather_concatenated([1.5, -2.0]), [1.5, -2.0])  # one process
+    assert distributed.evaluation_shard() is None
+    assert distributed.score_protocol(model, x, **options) == one
+
+
+def _tiny_biva_preset(directory):
+    """An untrained tiny BIVA preset (4 filters, 2 levels) for binarised MNIST."""
+    from keras_hvae.models.biva import BIVA
+    from keras_hvae.utils.presets import save_preset
+
+    model = BIVA.from_architecture("binary_28x28", filters=4, latent_sizes=[4, 2], layers_per_block=1, seed=0)
+    model.build()
+    save_preset(model, directory, metadata={"dataset": "binarized_mnist"})
+    return directory
+
+
+EVALUATE = ["--limit", "9", "--iwae-limit", "9", "--iwae-samples", "3", "--batch-size", "2", "--seed", "1"]
+SCORE_KEYS = ("test_elbo", "test_elbo_stderr", ("test_iwae", "value"), ("test_iwae", "stderr"),
+              ("test_iwae", "elbo_on_the_same_examples"), ("test_iwae", "gap"), ("test_iwae", "gap_stderr"))
+
+
+def _score(scores, key):
+    return scores[key[0]][key[1]] if isinstance(key, tuple) else scores[key]
+
+
+@pytest.mark.slow
+def test_two_jax_processes_evaluate_like_one_process(tmp_path, mnist_splits):
+    """`keras-hvae evaluate --coordinator ...` in two processes against the
+    same command in one: 9 test digits (an odd number: uneven shards; the
+    one ELBO batch is process 1's, the 5 IWAE calls of 2 split into 4 and 5
+    examples), IWAE k=3. Both processes report the one-process ELBO and
+    IWAE (means and standard errors) within 1e-5; the chief alone prints
+    the scores; nothing is written."""
+    _require_jax()
+    preset = _tiny_biva_preset(tmp_path / "preset")
+    port = free_port()
+    evaluate = [sys.executable, "-m", "keras_hvae.cli", "evaluate", "--preset", str(preset)] + EVALUATE
+    commands = [evaluate + ["--json"] + ([] if i == 0 else ["--quiet"])  # the chief prints its plan line
+                + ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i),
+                   "--join-timeout", "240"] for i in range(2)]
+    commands.append(evaluate + ["--json", "--quiet"])
+    before = sorted(p.name for p in tmp_path.iterdir())
+    codes, outputs = run_together(commands, "jax", tmp_path, timeout=420)
+    assert codes == [0, 0, 0], "\n\n".join(o[-3000:] for o in outputs)
+
+    def scores(output):
+        found = re.search(r"^\{$.*?^\}$", output, re.M | re.S)
+        assert found, output[-3000:]
+        return json.loads(found.group(0))
+
+    two, one = scores(outputs[0]), scores(outputs[2])
+    assert two["processes"] == 2 and "processes" not in one
+    assert two["num_test_examples"] == one["num_test_examples"] == 9 and two["test_iwae"]["num_examples"] == 9
+    assert "on each of 2 processes" in outputs[0]
+    for key in SCORE_KEYS:
+        np.testing.assert_allclose(_score(two, key), _score(one, key), rtol=0, atol=1e-5, err_msg=str(key))
+    assert two["protocol"] == one["protocol"]
+    # process 1 prints one line with the same numbers (repr: every digit), not the scores
+    line = re.search(r"process 1 of 2: scored its share; ELBO (\S+) ± (\S+), IWAE k=3 (\S+) ± (\S+) ", outputs[1])
+    assert line, outputs[1][-3000:]
+    reported = [float(v) for v in line.groups()]
+    expected = [_score(one, key) for key in SCORE_KEYS[:4]]
+    np.testing.assert_allclose(reported, expected, rtol=0, atol=1e-5)
+    assert '"test_elbo"' not in outputs[1]
+    after = sorted(p.name for p in tmp_path.iterdir() if not re.fullmatch(r"log_\d+\.txt", p.name))
+    assert after == before  # evaluate writes no file (the logs are the test's)
+
+
+def test_an_evaluation_process_whose_peer_never_comes_stops(tmp_path):
+    """Process 0 alone (its peer never starts) and process 1 alone (its
+    coordinator never starts), --join-timeout 5: both stop by themselves
+    within a bounded time (JAX aborts them: DEADLINE_EXCEEDED), after the
+    line that says what they waited for; neither hangs."""
+    _require_jax()
+    ports = [free_port(), free_port()]
+    commands = [[sys.executable, "-m", "keras_hvae.cli", "evaluate", "--preset", str(tmp_path / "unused"),
+                 "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i),
+                 "--join-timeout", "5"] for i, port in enumerate(ports)]
+    started = time.time()
+    codes, outputs = run_together(commands, "jax", tmp_path, timeout=180)
+    took = time.time() - started
+    for i, (code, output) in enumerate(zip(codes, outputs)):
+        assert code not in (0, None, -signal.SIGKILL), output[-3000:]  # stopped by itself, before the deadline
+        assert f"process {i} of 2: joining 127.0.0.1:{ports[i]}; every process must join within 5 s" in output
+        assert "DEADLINE_EXCEEDED" in output or "could not join" in output, output[-3000:]
+    assert took < 170, took
 
 
 # ------------------------------------------------- TensorFlow: MWMS today
@@ -318,9 +417,9 @@ def test_multi_worker_mirrored_strategy_trains(tmp_path):
     too (in `_maybe_symbolic_build`). Once a release fixes it, this strict
     xfail fails: update docs/distributed.md."""
     require_tensorflow()
-    ports = [str(_free_port()), str(_free_port())]
+    ports = [str(free_port()), str(free_port())]
     commands = [[sys.executable, "-c", MWMS_SCRIPT, str(i)] + ports for i in range(2)]
-    codes, outputs = _run_together(commands, "tensorflow", tmp_path, timeout=240)
+    codes, outputs = run_together(commands, "tensorflow", tmp_path, timeout=240)
     if codes != [0, 0] and not all("ValueError" in o for o in outputs):  # not the documented failure (or a hang)
         raise RuntimeError("MultiWorkerMirroredStrategy failed otherwise than documented:\n"
                            + "\n\n".join(o[-1500:] for o in outputs))

@@ -10,7 +10,6 @@ is kept, and a torn latest one falls back to it.
 
 import dataclasses
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +17,6 @@ import time
 import warnings
 from pathlib import Path
 
-import h5py
 import keras
 import numpy as np
 import pytest
@@ -33,6 +31,7 @@ from keras_hvae.training.checkpoints import (
 from keras_hvae.training.recipes import Recipe, run_recipe
 from keras_hvae.utils.atomic_files import atomic_directory, atomic_write
 from tests.conftest import require_tensorflow
+from tests.processes import ROOT, preset_weights, subprocess_env, write_config
 
 
 def _tiny_recipe(epochs=3):
@@ -54,11 +53,7 @@ def _tiny_recipe(epochs=3):
                   epochs=epochs, iwae_samples=2, seed=3, metadata={"dataset": "synthetic"})
 
 
-def _weights(run):
-    out = {}
-    with h5py.File(Path(run) / "preset" / "model.weights.h5", "r") as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-    return out
+_weights = preset_weights
 
 
 def _assert_same_bits(a, b):
@@ -188,9 +183,8 @@ def _train(config, out, resume=False, kill_after=None, kill_at=None):
     was killed; a run that is not meant to be killed must succeed."""
     arguments = ["train", "--config", str(config), "--out", str(out)] + (["--resume"] if resume else [])
     command = [sys.executable] + (["-c", SELF_KILL, kill_at] if kill_at else ["-m", "keras_hvae.cli"])
-    env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), TF_CPP_MIN_LOG_LEVEL="3")
-    process = subprocess.Popen(command + arguments, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, cwd=Path(__file__).parents[2])
+    process = subprocess.Popen(command + arguments, env=subprocess_env(keras.backend.backend()),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     if kill_after is not None:
         deadline = time.time() + 600
         while process.poll() is None and not kill_after.exists() and time.time() < deadline:
@@ -206,8 +200,7 @@ def _train(config, out, resume=False, kill_after=None, kill_at=None):
 @pytest.mark.slow
 def test_a_killed_training_process_resumes_bit_for_bit(tmp_path, mnist_splits):
     require_tensorflow()
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps(CONFIG))
+    config = write_config(tmp_path / "config.json", CONFIG)
     _train(config, tmp_path / "whole")
     run = tmp_path / "killed"
     # killed from outside mid-run, just after the checkpoint of epoch 1 appeared

@@ -1,0 +1,84 @@
+"""Helpers of the tests that run `keras-hvae` (or a script) in real
+subprocesses: their environment, starting and waiting with a deadline,
+free ports, configs and the weights of the preset a run wrote.
+
+Used by tests/training/test_distributed_processes.py,
+tests/training/test_exact_resume.py and
+tests/applications/test_seed_reproducibility.py.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+#: The repository root: every subprocess runs there.
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def subprocess_env(backend, cpu_only=False):
+    """The environment of a subprocess on Keras backend `backend`, with
+    TensorFlow's C++ logs quiet. `cpu_only`: no GPU and one CPU device per
+    process (JAX), as the multi-process tests need."""
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    if cpu_only:
+        env.update(CUDA_VISIBLE_DEVICES="", XLA_FLAGS="--xla_force_host_platform_device_count=1",
+                   JAX_PLATFORMS="cpu")
+    return env
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 free now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(path, config):
+    """Writes the training config `config` (a dict) as JSON to `path`; returns `path`."""
+    path = Path(path)
+    path.write_text(json.dumps(config))
+    return path
+
+
+def preset_weights(run):
+    """`{dataset name: array}` of the preset weights of the run directory `run`."""
+    import h5py
+
+    out = {}
+    with h5py.File(Path(run) / "preset" / "model.weights.h5", "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def start(command, backend, log, cpu_only=True):
+    """Starts `command` in the repository root, stdout and stderr into the open file `log`."""
+    return subprocess.Popen(command, env=subprocess_env(backend, cpu_only), cwd=ROOT, stdout=log,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def finish(processes, logs, timeout):
+    """Waits for every process (killing the rest at the deadline); returns
+    `(return codes, outputs)`."""
+    deadline = time.time() + timeout
+    for p in processes:
+        try:
+            p.wait(timeout=max(1.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return [p.returncode for p in processes], [Path(log.name).read_text(errors="replace") for log in logs]
+
+
+def run_together(commands, backend, tmp_path, timeout, cpu_only=True):
+    """Runs `commands` at the same time (logs in `tmp_path/log_I.txt`);
+    returns `(return codes, outputs)` after at most `timeout` seconds."""
+    logs = [open(Path(tmp_path) / f"log_{i}.txt", "w") for i in range(len(commands))]
+    try:
+        processes = [start(c, backend, log, cpu_only) for c, log in zip(commands, logs)]
+        return finish(processes, logs, timeout)
+    finally:
+        for log in logs:
+            log.close()
