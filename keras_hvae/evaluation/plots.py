@@ -65,22 +65,122 @@ def image_grid(images, num_columns=None, padding=1, pad_value=1.0):
     return grid
 
 
-def save_image_grid(images, path, num_columns=None, title=None):
-    """Writes `image_grid(images)` as a PNG; returns the path."""
+def _grid_scale(height, width):
+    """Screen pixels per grid pixel: 3, more for small grids (>= 200 pixels
+    across), fewer for huge ones (<= 2000 pixels across), never below 1."""
+    side = max(height, width, 1)
+    return max(1, math.ceil(200 / side), min(3, 2000 // side))
+
+
+def to_display_uint8(images):
+    """`to_display_range(images)` as uint8 levels ``round(255 x)``: uint8
+    images come back unchanged.
+
+    Example:
+    >>> to_display_uint8(np.array([0, 7, 255], "uint8")).tolist()
+    [0, 7, 255]
+    """
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images
+    return np.round(to_display_range(images) * 255.0).astype("uint8")
+
+
+def save_image_grid(images, path, num_columns=None, title=None, scale=None):
+    """Writes `image_grid(images)` as a PNG; returns the path.
+
+    The grid is drawn pixel for pixel, each of its pixels a `scale` x
+    `scale` block of the PNG (no resampling), filling the PNG's width and
+    its bottom rows, under a band with the title: the tiles of uint8 images
+    hold their exact levels (grayscale as R = G = B), those of floats
+    ``round(255 x)`` of `to_display_range`.
+
+    Args:
+        images: (n, h, w, c) with c in {1, 3}: uint8 levels or floats.
+        path: the PNG file (its missing parent directories are created).
+        num_columns: columns of the grid (default: ceil(sqrt(n))).
+        title: text above the grid, or None.
+        scale: PNG pixels per grid pixel (default: 3, more for small
+            grids or a title wider than the grid, fewer for huge ones).
+    """
     plt = _pyplot()
-    grid = image_grid(images, num_columns)
+    grid = to_display_uint8(image_grid(images, num_columns))  # uint8 in: exactly the levels (k / 255 rounds back)
+    if grid.shape[-1] == 1:
+        grid = np.repeat(grid, 3, axis=-1)
+    height, width = grid.shape[:2]
+    dpi = 100
+    fig = plt.figure(dpi=dpi)
+    text = fig.text(0.5, 1.0, title or "", ha="center", va="center", fontsize=9)
+    if scale is None:
+        scale = _grid_scale(height, width)
+        if title:  # wide enough for the title (up to 2000 pixels)
+            needed = text.get_window_extent(fig.canvas.get_renderer()).width + 8
+            scale = max(scale, min(math.ceil(needed / width), 2000 // max(height, width)))
+    if int(scale) != scale or scale < 1:
+        plt.close(fig)
+        raise ValueError(f"scale must be a whole number >= 1; got {scale!r}.")
+    scale = int(scale)
+    big = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+    band = 28 if title else 0  # pixels of the title band
+    # + 0.25 pixel: the canvas truncates its size in pixels, and (w / dpi) * dpi may fall just short of w
+    fig.set_size_inches((big.shape[1] + 0.25) / dpi, (big.shape[0] + band + 0.25) / dpi)
+    fig.figimage(big, xo=0, yo=0, origin="upper", resize=False)  # pixel for pixel, at the bottom
+    text.set_y(1.0 - 0.5 * band / (big.shape[0] + band))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    height, width = grid.shape[:2]
-    fig = plt.figure(figsize=(max(2.0, width / 40), max(2.0, height / 40) + (0.4 if title else 0)), dpi=100)
-    ax = fig.add_axes([0, 0, 1, 1 if not title else 0.92])
-    ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.axis("off")
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.savefig(path)
+    fig.savefig(path, dpi=dpi, format="png")
     plt.close(fig)
     return path
+
+
+def save_uint8_images(images, directory, prefix="sample"):
+    """Writes each image of a uint8 batch as its own PNG holding exactly its
+    levels: ``directory/{prefix}_000.png``, ``..._001.png``, ... (more digits
+    past 1000 images). Three channels are RGB; one channel is gray, written
+    as R = G = B = the level (matplotlib writes RGBA PNG, alpha 255).
+
+    Each file is written under a temporary name in `directory` and renamed
+    into place: a failure leaves no half-written file (the files already
+    written stay, complete).
+
+    Args:
+        images: uint8 array (n, h, w, c), c in {1, 3}.
+        directory: folder to write into (created if missing).
+        prefix: start of the file names.
+
+    Returns:
+        The paths written, in order.
+    """
+    import os
+    import tempfile
+
+    _pyplot()
+    import matplotlib.image
+
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] not in (1, 3):
+        raise ValueError(f"save_uint8_images expects uint8 images (n, h, w, c) with c in {{1, 3}}; got "
+                         f"{images.dtype} of shape {images.shape}.")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    digits = max(3, len(str(len(images) - 1)))
+    umask = os.umask(0)
+    os.umask(umask)  # (read, then put back) the mode a plain open() would give, not mkstemp's 0600
+    paths = []
+    for i, image in enumerate(images):
+        rgb = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image  # uint8 RGB: written as is
+        path = directory / f"{prefix}_{i:0{digits}d}.png"
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                matplotlib.image.imsave(f, rgb, format="png")
+            os.chmod(temporary, 0o666 & ~umask)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        paths.append(path)
+    return paths
 
 
 def save_reconstructions(originals, reconstructions, path, num=16):
