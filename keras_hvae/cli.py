@@ -29,34 +29,32 @@ LINE_WIDTH = 100
 # Shared by every command: a bad value is one line on stderr,
 # "keras-hvae COMMAND: error: argument --OPTION: expected ..., got ...",
 # and exit status 2 (see `_Parser.error`).
-def _whole_number(text):
+def _whole_number(text, low, expected):
+    """`text` as an int >= `low` ("1e3" and "2.0" are whole numbers); else
+    an `ArgumentTypeError` saying `expected`."""
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not value.is_integer():
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
-    return int(value)
+        try:
+            number = float(text)
+        except ValueError:
+            number = float("nan")
+        if not number.is_integer():  # NaN, inf, 2.5, "many"
+            raise argparse.ArgumentTypeError(f"{expected}, got {text!r}") from None
+        value = int(number)
+    if value < low:
+        raise argparse.ArgumentTypeError(f"{expected}, got {text!r}")
+    return value
 
 
 def positive_int(text):
     """An option value that must be a whole number >= 1 (counts: --num, --epochs, --limit, ...)."""
-    value = _whole_number(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number (>= 1), got {text!r}")
-    return value
+    return _whole_number(text, 1, "expected a positive whole number (>= 1)")
 
 
 def non_negative_int(text):
     """An option value that must be a whole number >= 0 (seeds, --k)."""
-    value = _whole_number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
+    return _whole_number(text, 0, "expected a whole number >= 0")
 
 
 def positive_float(text):
@@ -76,6 +74,100 @@ def existing_path(text):
     if not text or not Path(text).expanduser().exists():
         raise argparse.ArgumentTypeError(f"expected an existing file or directory, got {text!r} (no such path)")
     return text
+
+
+def _nearest_existing(path):
+    """The nearest ancestor of `path` (itself included) that exists."""
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _creatable(path, what):
+    """Checks that `path` could be created: its nearest existing ancestor is a
+    directory we may write in (missing directories in between are created)."""
+    base = _nearest_existing(path.parent)
+    if not base.is_dir():
+        raise argparse.ArgumentTypeError(f"expected {what}, got {str(path)!r} ({base} is a file, not a directory)")
+    if not os.access(base, os.W_OK):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {str(path)!r} ({base} is not writable)")
+
+
+def output_file(text):
+    """An option value naming a file to write (--out of a picture, --csv): not
+    an existing directory, and creatable (its missing parent directories are)."""
+    path = Path(text).expanduser()
+    if not text:
+        raise argparse.ArgumentTypeError("expected a file to write, got ''")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"expected a file to write, got {text!r}, which is a directory")
+    _creatable(path, "a file to write")
+    return text
+
+
+def output_directory(text):
+    """An option value naming a directory to write into (train's run
+    directory, export's SavedModel, demo's pictures): an existing directory
+    or one that can be created, never an existing file."""
+    path = Path(text).expanduser()
+    if not text or (path.exists() and not path.is_dir()):
+        raise argparse.ArgumentTypeError(f"expected a directory to write into, got {text!r}"
+                                         + (", which is a file" if text else ""))
+    _creatable(path, "a directory to write into")
+    return text
+
+
+def json_file(text):
+    """An option value naming an existing file that holds a JSON object
+    (--config; what the object must hold is checked where it is used)."""
+    path = Path(text).expanduser()
+    if not text or not path.is_file():
+        raise argparse.ArgumentTypeError(f"expected an existing JSON file, got {text!r} "
+                                         f"({'a directory' if path.is_dir() else 'no such file'})")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise argparse.ArgumentTypeError(f"expected a JSON training config, got {text!r}, which is not JSON "
+                                         f"({_one_line(e)})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON training config (an object), got {text!r}, which "
+                                         f"holds a {type(value).__name__}")
+    return text
+
+
+def dataset_name(text):
+    """An option value naming a dataset of `keras_hvae.datasets.registry`
+    (--dataset, --ood-dataset)."""
+    from keras_hvae.datasets.registry import DATASET_NAMES
+
+    if text not in DATASET_NAMES:
+        raise argparse.ArgumentTypeError(f"expected a dataset name ({', '.join(DATASET_NAMES)}), got {text!r}")
+    return text
+
+
+def _check_preset(handle, option="--preset"):
+    """A ValueError naming `option` unless `handle` can name a preset: a
+    shipped name, a preset directory, an http(s) URL or an hf:// handle
+    (checked before anything is downloaded or loaded)."""
+    handle = str(handle)
+    if handle.startswith(("http://", "https://", "hf://")):
+        return
+    if Path(handle).expanduser().is_dir():
+        from keras_hvae.utils.presets import check_preset_files
+
+        try:
+            check_preset_files(Path(handle).expanduser(), handle, check_sha256=False)
+        except ValueError as e:
+            raise ValueError(f"{option}: expected a preset directory; {_one_line(e)}") from None
+        return
+    from keras_hvae.utils import registry
+
+    shipped = registry.presets()
+    if handle not in shipped:
+        raise ValueError(f"{option}: expected a shipped preset name, a preset directory, an http(s) URL or an "
+                         f"hf:// handle, got {handle!r} (unknown preset; shipped: "
+                         f"{', '.join(sorted(shipped)) or 'none'})")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -111,6 +203,8 @@ def _import_backend_quietly():
 
 def _load(preset, precision=None, load_weights=True):
     from keras_hvae.utils.presets import load_preset
+
+    _check_preset(preset)
 
     return load_preset(preset, load_weights=load_weights, precision=precision)
 
@@ -210,9 +304,33 @@ def cmd_presets(args):
 
 
 def cmd_sample(args):
-    from keras_hvae.evaluation.plots import save_image_grid
+    import numpy as np
+    from keras import ops
+
+    from keras_hvae.distributions.likelihoods import BernoulliLikelihood
+    from keras_hvae.evaluation.plots import save_image_grid, save_uint8_images
+
+    def image_levels(likelihood, levels):
+        """The uint8 form of `likelihood` (`sample(..., as_uint8=True)`) as
+        image levels 0..255: Bernoulli's 0/1 become 0/255, n-level grids
+        ``k`` become ``round(255 k / (n - 1))``, 8-bit levels stay as they are."""
+        top = 1 if isinstance(likelihood, BernoulliLikelihood) else int(getattr(likelihood, "num_bins", 256)) - 1
+        levels = np.asarray(levels)
+        if top == 255:
+            return levels.astype("uint8")
+        return np.round(levels.astype("float64") * (255.0 / top)).astype("uint8")
 
     model = _load(args.preset, args.precision)
+    if args.images_dir is not None and hasattr(model, "generate"):
+        print(f"keras-hvae sample: error: --images-dir: {args.preset} is a text model, whose samples are "
+              f"sentences, not images (it prints them; --out FILE writes them to a file)", file=sys.stderr)
+        return 2
+    likelihood = getattr(model, "likelihood", None)
+    has_uint8 = likelihood is not None and bool(likelihood.has_uint8_form)
+    if args.images_dir is not None and not has_uint8:
+        print(f"keras-hvae sample: error: --images-dir: {args.preset}'s likelihood ({likelihood!r}) has no uint8 "
+              f"image form", file=sys.stderr)
+        return 2
     if hasattr(model, "generate"):  # a text model: sentences, one a line
         sentences = model.generate(args.num, temperature=0 if args.mean else args.temperature, seed=args.seed)
         for sentence in sentences:
@@ -221,10 +339,24 @@ def cmd_sample(args):
             Path(args.out).write_text("\n".join(sentences) + "\n", encoding="utf-8")
             print(f"wrote {args.out} ({args.num} sentences)", file=sys.stderr)
         return 0
-    images = model.sample(args.num, temperature=args.temperature, seed=args.seed, mean=args.mean)
+    levels = None  # the samples as uint8 image levels 0..255, for models with a uint8 form
+    if has_uint8 and not isinstance(likelihood, BernoulliLikelihood):
+        # 8-bit models (and the Gaussian on dequantised 8-bit data): their own levels, exact in the grid (k / 255)
+        levels = image_levels(likelihood, model.sample(args.num, temperature=args.temperature, seed=args.seed,
+                                                        mean=args.mean, as_uint8=True))
+        shown = levels
+    else:
+        # binary images: the grid shows the draws, or with --mean the probabilities; --images-dir their 0/255 form
+        shown = model.sample(args.num, temperature=args.temperature, seed=args.seed, mean=args.mean)
+        if args.images_dir is not None:
+            levels = image_levels(likelihood, ops.convert_to_numpy(likelihood.to_uint8(shown)))
     out = args.out or "samples.png"
-    path = save_image_grid(images, out, title=f"{args.preset}: {args.num} samples, T={args.temperature}")
+    path = save_image_grid(shown, out, title=f"{args.preset}: {args.num} samples, T={args.temperature}")
     print(f"wrote {path} ({args.num} samples)")
+    if args.images_dir is not None:
+        paths = save_uint8_images(levels, args.images_dir, prefix="sample")
+        print(f"wrote {len(paths)} images to {args.images_dir}/ ({paths[0].name} ... {paths[-1].name}, "
+              f"uint8 levels)")
     return 0
 
 
@@ -244,9 +376,8 @@ def _se(value):
     return "-" if value is None else f"{value:.3f}"
 
 
-def cmd_evaluate(args):
-    from keras_hvae.evaluation.protocol import estimate_protocol_seconds, format_duration, score_preset_protocol
-
+def _evaluation_inputs(args):
+    """`(model, dataset name, held-out inputs)` of `evaluate`."""
     model = _load(args.preset, args.precision)
     dataset = args.dataset or model.preset_metadata.get("dataset")
     if args.download and args.data is None and "fashion" in str(dataset):
@@ -258,9 +389,42 @@ def cmd_evaluate(args):
 
         mnist_path(download=True)
     x = _held_out(model, dataset, path=args.data, split=args.split)  # the whole split: subsets are drawn at random
+    return model, dataset, x
+
+
+def cmd_evaluate(args):
+    from keras_hvae.evaluation.protocol import estimate_protocol_seconds, format_duration
+    from keras_hvae.training import distributed
+
+    cluster = _cluster(args)
+    if cluster[0] is not None:
+        # JAX aborts the process (SIGABRT, DEADLINE_EXCEEDED ... RegisterTask) when not every process joins in
+        # time: this line says what it was waiting for
+        print(f"keras-hvae evaluate: process {cluster[2]} of {cluster[1]}: joining {cluster[0]}; every process "
+              f"must join within {args.join_timeout} s (--join-timeout), else JAX stops this one", file=sys.stderr,
+              flush=True)
+        try:  # first: before anything computes (docs/distributed.md)
+            distributed.join(*cluster, timeout=args.join_timeout)
+        except RuntimeError as e:
+            print(f"keras-hvae evaluate: error: {_one_line(e)}", file=sys.stderr)
+            return 2
+    chief, processes = distributed.is_chief(), distributed.process_count()
+    if chief:
+        loaded = False
+        try:  # the chief loads (and --download fetches) first; the others then find the caches filled
+            model, dataset, x = _evaluation_inputs(args)
+            loaded = True
+        finally:  # tells the others (waiting below) whether to go on
+            distributed.from_chief(loaded)
+    elif not distributed.from_chief():
+        print(f"keras-hvae evaluate: error: process {distributed.process_index()} of {processes}: the chief "
+              f"(process 0) could not load the preset or the data (its error says why).", file=sys.stderr)
+        return 2
+    else:
+        model, dataset, x = _evaluation_inputs(args)
     total = len(x)
     text = hasattr(model, "bits_per_word")
-    if not args.quiet:
+    if not args.quiet and chief:
         n = total if args.limit is None else min(args.limit, total)
         m = min(args.iwae_limit, n)
         print(f"Evaluating {args.preset} on {dataset} ({args.split} split, {total} "
@@ -269,14 +433,26 @@ def cmd_evaluate(args):
               f"k={args.iwae_samples} on {m} examples drawn at random (seed {args.seed}).", file=sys.stderr)
         plan = estimate_protocol_seconds(model, x, iwae_samples=args.iwae_samples, iwae_examples=args.iwae_limit,
                                          elbo_examples=args.limit, seed=args.seed)
-        print(f"Expected time: about {format_duration(plan['seconds'])} (ELBO about "
-              f"{format_duration(plan['elbo_seconds'])}, IWAE about {format_duration(plan['iwae_seconds'])}; "
-              f"timed on {min(256, total)} examples here, so a rough guide); the progress lines give the time "
-              "left. Lower --iwae-samples or --iwae-limit for a quicker run.", file=sys.stderr)
-    scores = score_preset_protocol(model, x, iwae_samples=args.iwae_samples, iwae_examples=args.iwae_limit,
-                                   elbo_examples=args.limit, seed=args.seed, batch_size=args.batch_size,
-                                   progress=not args.quiet)
+        shares = f" on each of {processes} processes" if processes > 1 else ""
+        print(f"Expected time: about {format_duration(plan['seconds'] / processes)}{shares} (ELBO about "
+              f"{format_duration(plan['elbo_seconds'] / processes)}, IWAE about "
+              f"{format_duration(plan['iwae_seconds'] / processes)}; timed on {min(256, total)} examples here, so a "
+              "rough guide); the progress lines give the time left. Lower --iwae-samples or --iwae-limit for a "
+              "quicker run.", file=sys.stderr)
+    # one code path: score_preset_protocol, each process scoring its block of the batches (one process: all)
+    scores = distributed.score_protocol(model, x, iwae_samples=args.iwae_samples, iwae_examples=args.iwae_limit,
+                                        elbo_examples=args.limit, seed=args.seed, batch_size=args.batch_size,
+                                        progress=chief and not args.quiet)
     scores.update({"preset": args.preset, "dataset": dataset, "split": args.split, "precision": args.precision})
+    if processes > 1:
+        scores["processes"] = processes
+    if not chief:  # the same scores as the chief's; it alone prints them
+        iwae = scores["test_iwae"]
+        print(f"process {distributed.process_index()} of {processes}: scored its share; ELBO "
+              f"{scores['test_elbo']!r} ± {scores['test_elbo_stderr']!r}, IWAE k={iwae['num_samples']} "
+              f"{iwae['value']!r} ± {iwae['stderr']!r} (the same in every process); the chief (process 0) "
+              f"prints the scores")
+        return 0
     if args.json:
         print(json.dumps(scores, indent=2))
         return 0
@@ -302,6 +478,19 @@ def cmd_evaluate(args):
     return 0
 
 
+def _cluster(args):
+    """`(coordinator, num_processes, process_id)` of `train`'s or `evaluate`'s
+    --coordinator, --num-processes and --process-id (`(None, None, None)`:
+    one process); a ValueError naming the options otherwise."""
+    from keras_hvae.training import distributed
+
+    try:
+        return distributed.check_arguments(args.coordinator, args.num_processes, args.process_id)
+    except ValueError as e:
+        raise ValueError(str(e).replace("coordinator", "--coordinator").replace("num_processes", "--num-processes")
+                         .replace("process_id", "--process-id")) from None
+
+
 def cmd_train(args):
     from keras_hvae.training import distributed
     from keras_hvae.training.recipes import run_recipe
@@ -310,11 +499,7 @@ def cmd_train(args):
         print("train needs either --recipe NAME (see `keras-hvae recipes`) or --config FILE.json "
               "(see docs/cli.md).", file=sys.stderr)
         return 2
-    try:
-        cluster = distributed.check_arguments(args.coordinator, args.num_processes, args.process_id)
-    except ValueError as e:
-        raise ValueError(str(e).replace("coordinator", "--coordinator").replace("num_processes", "--num-processes")
-                         .replace("process_id", "--process-id")) from None
+    cluster = _cluster(args)
     if cluster[0] is not None:
         try:  # first: before anything computes (docs/distributed.md)
             distributed.initialize(*cluster)
@@ -327,10 +512,15 @@ def cmd_train(args):
         try:
             recipe = recipe_from_config(args.config)
         except (ValueError, FileNotFoundError) as e:
-            print(str(e), file=sys.stderr)
+            print(f"keras-hvae train: error: --config: {_one_line(e)}", file=sys.stderr)
             return 2
     else:
+        from keras_hvae.utils import registry
+
         recipe = args.recipe
+        if recipe not in registry.recipes():
+            raise ValueError(f"--recipe: expected a recipe name (see `keras-hvae recipes`), got {recipe!r} "
+                             f"(known: {', '.join(sorted(registry.recipes())) or 'none'})")
     chief = distributed.is_chief()
     preset_dir, meta = run_recipe(recipe, args.out, resume=args.resume, epochs=args.epochs,
                                   eval_limit=args.eval_limit, iwae_samples=args.iwae_samples,
@@ -600,6 +790,8 @@ def cmd_demo(args):
 
     presets = shipped_presets()
     names = args.preset or [n for n, m in presets.items() if m.get("dataset") == "binarized_mnist"]
+    for name in args.preset or ():
+        _check_preset(name)  # before the MNIST download
     if not names:
         print("No shipped preset for binarized MNIST in this installation.", file=sys.stderr)
         return 1
@@ -681,6 +873,19 @@ def _add_precision(parser, what, default=DEFAULT_EVALUATION_PRECISION, default_t
     parser.add_argument("--precision", type=_precision_name, choices=PRECISIONS, default=default, help=text)
 
 
+def _add_cluster_options(parser, what, chief_does):
+    """--coordinator, --num-processes and --process-id (`train`, `evaluate`;
+    checked by `_cluster`)."""
+    parser.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                        help=f"{what} (docs/distributed.md): the address of process 0, the same in every process; "
+                             f"needs --num-processes and --process-id (default: none, one process)")
+    parser.add_argument("--num-processes", type=positive_int, default=None,
+                        help="the number of processes of a --coordinator run, >= 1 (default: none, one process)")
+    parser.add_argument("--process-id", type=non_negative_int, default=None,
+                        help=f"this process's index in a --coordinator run, 0 (the chief, which {chief_does}) to "
+                             f"--num-processes - 1 (default: none, one process)")
+
+
 def build_parser():
     parser = _Parser(
         prog="keras-hvae",
@@ -701,7 +906,7 @@ def build_parser():
                                       "sentences)")
     p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")
     p.add_argument("--num", type=positive_int, default=64, help="number of samples (>= 1)")
-    p.add_argument("--out", default=None,
+    p.add_argument("--out", type=output_file, default=None,
                    help="PNG file to write (default: samples.png; a text model prints its sentences and writes "
                         "them to this file only when it is given)")
     p.add_argument("--temperature", type=positive_float, default=1.0,
@@ -710,6 +915,9 @@ def build_parser():
                    help="seed of the draws, >= 0 (default: a fresh stream from the model's seed)")
     p.add_argument("--mean", action="store_true",
                    help="show the mean of p(x|z) instead of a draw (text: greedy words from the prior means)")
+    p.add_argument("--images-dir", type=output_directory, default=None, metavar="DIR",
+                   help="also write each sample as its own PNG, DIR/sample_000.png, ..., holding exactly its uint8 "
+                        "levels (0..255; binary images 0/255); image models only")
     _add_precision(p, "precision the preset is loaded and sampled in")
     p.set_defaults(func=cmd_sample)
 
@@ -720,7 +928,7 @@ def build_parser():
                                    "means with their standard errors.")
     p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")
     p.add_argument("--data", type=existing_path, default=None, help="dataset file or directory (default: the cache)")
-    p.add_argument("--dataset", default=None, help="dataset name (default: the preset's)")
+    p.add_argument("--dataset", type=dataset_name, default=None, help="dataset name (default: the preset's)")
     p.add_argument("--split", default="test", choices=("test", "validation"), help="held-out split")
     p.add_argument("--iwae-samples", type=positive_int, default=1000, help="k, importance samples per example")
     p.add_argument("--iwae-limit", type=positive_int, default=1000,
@@ -738,12 +946,17 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="print the scores and the protocol as JSON")
     p.add_argument("--quiet", action="store_true", help="no plan line and no progress lines on stderr")
     _add_precision(p, "precision the preset is loaded and evaluated in")
+    _add_cluster_options(p, "split the evaluation (ELBO, IWAE) across processes on JAX",
+                         "prints the scores")
+    p.add_argument("--join-timeout", type=positive_int, default=300,
+                   help="seconds each process of a --coordinator run waits for all the others to join, then "
+                        "it stops")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train", help="train a recipe into a preset (checkpoints, --resume)")
     p.add_argument("--recipe", help="recipe name (see `keras-hvae recipes`); this or --config (default: none)")
-    p.add_argument("--config", help="a JSON training config (model, dataset, schedule) instead of a recipe (default: none)")
-    p.add_argument("--out", default="runs/run", help="run directory")
+    p.add_argument("--config", type=json_file, help="a JSON training config (model, dataset, schedule) instead of a recipe (default: none)")
+    p.add_argument("--out", type=output_directory, default="runs/run", help="run directory")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.add_argument("--epochs", type=positive_int, default=None,
                    help="override the recipe's epochs, >= 1 (default: the recipe's)")
@@ -758,15 +971,7 @@ def build_parser():
     p.add_argument("--no-stall-stop", action="store_true",
                    help="when more than half of the last 50 updates were skipped (non-finite loss or gradients), "
                         "only warn instead of stopping training (default: warn and stop)")
-    p.add_argument("--coordinator", default=None, metavar="HOST:PORT",
-                   help="multi-process data parallelism on JAX (docs/distributed.md): the address of process 0, "
-                        "the same in every process; needs --num-processes and --process-id (default: none, "
-                        "one process)")
-    p.add_argument("--num-processes", type=positive_int, default=None,
-                   help="the number of processes of a --coordinator run, >= 1 (default: none, one process)")
-    p.add_argument("--process-id", type=non_negative_int, default=None,
-                   help="this process's index in a --coordinator run, 0 (the chief, which writes the run) to "
-                        "--num-processes - 1 (default: none, one process)")
+    _add_cluster_options(p, "multi-process data parallelism on JAX", "writes the run")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("recipes", help="list the training recipes")
@@ -774,7 +979,7 @@ def build_parser():
 
     p = sub.add_parser("export", help="export a preset as a TensorFlow SavedModel")
     p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")
-    p.add_argument("--out", required=True, help="SavedModel directory to write")
+    p.add_argument("--out", type=output_directory, required=True, help="SavedModel directory to write")
     _add_precision(p, "precision the exported endpoints compute in")
     p.set_defaults(func=cmd_export)
 
@@ -801,11 +1006,11 @@ def build_parser():
     p.add_argument("--data", type=existing_path, default=None,
                    help="in-distribution data: a dataset file or directory, or a .npy array of model inputs "
                         "(default: the cache)")
-    p.add_argument("--dataset", default=None, help="in-distribution dataset name (default: the preset's)")
+    p.add_argument("--dataset", type=dataset_name, default=None, help="in-distribution dataset name (default: the preset's)")
     p.add_argument("--ood-data", type=existing_path, default=None,
                    help="out-of-distribution data: a dataset file or directory (read as --ood-dataset), or a .npy "
                         "array of model inputs (default: none)")
-    p.add_argument("--ood-dataset", default=None,
+    p.add_argument("--ood-dataset", type=dataset_name, default=None,
                    help="out-of-distribution dataset name (default: the in-distribution dataset's, when "
                         "--ood-data is given; none otherwise)")
     p.add_argument("--limit", type=positive_int, default=500,
@@ -813,9 +1018,9 @@ def build_parser():
                         "(seeded by --seed)")
     p.add_argument("--seed", type=non_negative_int, default=0,
                    help="seed of the random examples and of the Monte-Carlo samples (>= 0)")
-    p.add_argument("--csv", default=None, help="write the per-example scores (one column per score: L>k, "
+    p.add_argument("--csv", type=output_file, default=None, help="write the per-example scores (one column per score: L>k, "
                                                "LLR>k) to this CSV file (default: none)")
-    p.add_argument("--out", default=None, help="write the histograms of the scores of both sets to this PNG, one "
+    p.add_argument("--out", type=output_file, default=None, help="write the histograms of the scores of both sets to this PNG, one "
                                                "panel per score; needs an OOD set (default: none)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     _add_precision(p, "precision the preset is loaded and scored in")
@@ -832,17 +1037,17 @@ def build_parser():
     p.add_argument("--num", type=positive_int, default=8,
                    help="test images to inpaint, drawn uniformly at random from the test split (seeded by --seed; "
                         ">= 1)")
-    p.add_argument("--out", default="inpaint.png", help="PNG file to write")
+    p.add_argument("--out", type=output_file, default="inpaint.png", help="PNG file to write")
     p.add_argument("--data", type=existing_path, default=None,
                    help="dataset file or directory (default: the cache)")
-    p.add_argument("--dataset", default=None, help="dataset name (default: the preset's)")
+    p.add_argument("--dataset", type=dataset_name, default=None, help="dataset name (default: the preset's)")
     p.add_argument("--seed", type=non_negative_int, default=0,
                    help="seed of the images drawn, of the masks and of the completions (>= 0)")
     _add_precision(p, "precision the preset is loaded and run in")
     p.set_defaults(func=cmd_inpaint)
 
     p = sub.add_parser("demo", help="the main job: sample and evaluate the shipped MNIST presets")
-    p.add_argument("--out", default="demo", help="directory for the pictures and scores")
+    p.add_argument("--out", type=output_directory, default="demo", help="directory for the pictures and scores")
     p.add_argument("--preset", action="append", help="preset(s) to run (default: all MNIST presets)")
     p.add_argument("--data", type=existing_path, default=None, help="MNIST file or directory (default: the cache)")
     p.add_argument("--limit", type=positive_int, default=1000,
