@@ -3,7 +3,6 @@
 
 import json
 
-import pytest
 
 from keras_hvae.cli import LINE_WIDTH, main
 
