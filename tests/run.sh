@@ -3,7 +3,10 @@
 # TensorFlow, then the backend suite (-m backend_suite) on JAX and PyTorch.
 # Usage: bash tests/run.sh            (from the repository root)
 # Env:   VENV (default .venv-test), KERAS_HVAE_DATA (dataset cache),
-#        SKIP_BACKENDS=1 to run TensorFlow only.
+#        SKIP_BACKENDS=1 to run TensorFlow only,
+#        PYTEST_WORKERS=N (or auto) to spread each suite over N pytest-xdist
+#        worker processes, one whole test file per worker at a time (module
+#        fixtures are built once); default 0: one process, as before.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv-test}
@@ -22,13 +25,21 @@ fi
 export KERAS_HVAE_DATA=${KERAS_HVAE_DATA:-$HOME/.keras/keras_hvae/datasets}
 "$VENV/bin/python" -c "from keras_hvae.datasets import mnist_path; print('MNIST:', mnist_path(download=True))" || exit 1
 
+WORKERS=${PYTEST_WORKERS:-0}
+par=()
+if [ "$WORKERS" != 0 ]; then
+  # Thread pools are left at their defaults: pinning TensorFlow to one
+  # intra-/inter-op thread per worker made -n 2 slower on 2 cores.
+  par=(-n "$WORKERS" --dist loadfile)
+fi
+
 status=0
 echo "== TensorFlow: full suite"
-KERAS_BACKEND=tensorflow "$VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=20 -m "not slow" "$@" || status=1
+KERAS_BACKEND=tensorflow "$VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=20 ${par[@]+"${par[@]}"} -m "not slow" "$@" || status=1
 if [ -z "${SKIP_BACKENDS:-}" ]; then
   for b in jax torch; do
     echo "== $b: backend suite"
-    KERAS_BACKEND=$b "$VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=10 -m "backend_suite and not slow" "$@" || status=1
+    KERAS_BACKEND=$b "$VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=10 ${par[@]+"${par[@]}"} -m "backend_suite and not slow" "$@" || status=1
   done
 fi
 exit $status

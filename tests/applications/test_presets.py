@@ -1,4 +1,8 @@
-"""Preset directories: round trips, verification, sources, clear errors."""
+"""Preset directories: round trips, verification, sources, clear errors.
+
+The tests that load weights into a model and score with it run in the
+backend suite; the file and config checks (sha256, JSON, class name,
+unknown names) are plain Python and run on TensorFlow only."""
 
 import tarfile
 
@@ -8,8 +12,6 @@ import pytest
 from keras_hvae.applications import PresetError
 from keras_hvae.models import LinearGaussianVAE
 from tests.http_server import local_http_server
-
-pytestmark = pytest.mark.backend_suite
 
 
 @pytest.fixture
@@ -23,6 +25,7 @@ def preset_dir(tmp_path):
     return tmp_path / "lg", model, x, meta
 
 
+@pytest.mark.backend_suite
 def test_round_trip_keeps_weights_config_and_metadata(preset_dir):
     directory, model, x, meta = preset_dir
     assert {p.name for p in directory.iterdir()} >= {"config.json", "metadata.json", "model.weights.h5"}
@@ -70,6 +73,7 @@ def test_wrong_class_is_refused(preset_dir):
         Other.from_preset(str(preset_dir[0]))
 
 
+@pytest.mark.backend_suite
 def test_http_url_of_an_archive(preset_dir, tmp_path, monkeypatch):
     directory, model, x, _ = preset_dir
     served = tmp_path / "served"
@@ -85,6 +89,7 @@ def test_http_url_of_an_archive(preset_dir, tmp_path, monkeypatch):
     np.testing.assert_allclose(loaded.elbo(x, seed=2), model.elbo(x, seed=2), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.backend_suite
 def test_hf_handle_goes_through_snapshot_download(preset_dir, monkeypatch):
     hub = pytest.importorskip("huggingface_hub")
     seen = {}

@@ -41,7 +41,6 @@ def test_official_partition_is_used(fake_celeba):
     assert x.shape == (2, 64, 64, 3) and list(x[:, 0, 0, 0]) == [180, 200]
 
 
-@pytest.mark.backend_suite
 def test_pipeline_batches_and_seeded_shuffle(fake_celeba):
     ds = celeba("train", batch_size=3, path=fake_celeba, seed=2)
     batches = list(ds)

@@ -39,7 +39,6 @@ def test_archive_parent_directory_and_cache_agree(fake_cifar, monkeypatch):
             np.testing.assert_array_equal(a[s][1], other[s][1])
 
 
-@pytest.mark.backend_suite
 def test_pipeline_uint8_batches_and_seeded_shuffle(fake_cifar):
     d = fake_cifar[0]
     ds = cifar10("train", 10, path=d, validation_size=8, seed=1, with_labels=True)

@@ -31,7 +31,6 @@ def test_real_mnist_uint8_pipeline(mnist_splits):
     np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), mnist_splits["test"][1][:250])
 
 
-@pytest.mark.backend_suite
 def test_uint8_values_and_splits(fake_mnist):
     file, splits = fake_mnist
     data = load_mnist_uint8(file)

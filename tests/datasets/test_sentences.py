@@ -8,7 +8,6 @@ from keras_hvae.datasets import sentence_dataset
 from keras_hvae.datasets import split_sentences
 
 
-@pytest.mark.backend_suite
 def test_split_sentences_rule():
     text = 'It rains. "Really?!" she asked. 3 cats sat (on a mat.) Then e.g. this stays whole. Mr. Smith left... (Yes.) end'
     assert split_sentences(text) == [

@@ -58,7 +58,7 @@ def test_biva_anomaly_score_endpoint_matches_the_keras_model(tmp_path):
 
     rng = np.random.default_rng(0)
     x = (rng.uniform(size=(96, 28, 28, 1)) < 0.25).astype("float32")
-    model = tiny_binary("biva")
+    model = tiny_binary("biva", latent_sizes=[4, 2], filters=4)  # L=2: k = 0, 1, L are all distinct
     model.compile(optimizer=keras.optimizers.Adamax(1e-2))
     model.fit(x, batch_size=32, epochs=2, verbose=0)
     names = model.export(tmp_path / "sm", verbose=False)

@@ -172,7 +172,7 @@ class SemiSupervisedBIVA(BIVA):
 
     Example:
     >>> model = SemiSupervisedBIVA.from_architecture("binary_28x28", num_classes=10, filters=8,
-    ...                                              latent_sizes=[8, 4], alpha=50.0)
+    ...                                              latent_sizes=[8, 4], layers_per_block=1, alpha=50.0)
     >>> from keras_hvae.models.biva import semi_supervised_dataset
     >>> x_l, y_l, x_u = x_train[:4], np.array([0, 1, 2, 3]), x_test  # a few labels, more unlabelled
     >>> model.compile(optimizer="adamax")
