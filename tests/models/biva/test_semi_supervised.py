@@ -95,7 +95,15 @@ SSL_STEPS = int(os.environ.get("BIVA_SSL_STEPS", 600))
 
 
 @pytest.mark.slow
-def test_hundred_labels_beat_the_supervised_baseline(mnist_splits):
+@pytest.mark.parametrize("revision", [
+    1,
+    # Measured (x_test[:2000], before the random subset): 21.7 % against the
+    # baseline's 22.8 % after 600 steps; the shipped preset's recipe keeps
+    # revision 1 until this is understood (issue 12).
+    pytest.param(2, marks=pytest.mark.xfail(reason="the authors' network (revision 2) learns less from "
+                                                   "the unlabelled digits in 600 steps", strict=False)),
+])
+def test_hundred_labels_beat_the_supervised_baseline(mnist_splits, revision):
     """100 labels (10 per class) + 10k unlabelled digits, small width:
     SSL BIVA's test error must be below that of the same classifier
     architecture trained on the 100 labels alone.
@@ -113,11 +121,13 @@ def test_hundred_labels_beat_the_supervised_baseline(mnist_splits):
     x_all, y_all = mnist_splits["train"]
     x_test, y_test = mnist_splits["test"]
     rng = np.random.default_rng(0)
-    x_test_bin = (rng.uniform(size=x_test[:2000].shape) < x_test[:2000]).astype("float32")
-    y_test = y_test[:2000]
+    scored = rng.choice(len(x_test), 2000, replace=False)  # a random subset: the first digits are easier
+    x_test_bin = (rng.uniform(size=x_test[scored].shape) < x_test[scored]).astype("float32")
+    y_test = y_test[scored]
     idx = np.concatenate([rng.choice(np.flatnonzero(y_all == c), 10, replace=False) for c in range(10)])
     x_lab, y_lab = x_all[idx], y_all[idx]
-    arch = dict(filters=16, layers_per_block=1, latent_sizes=[4, 2], q_dropout=0.2, p_dropout=0.0, free_bits=0.0)
+    arch = dict(filters=16, layers_per_block=1, latent_sizes=[4, 2], q_dropout=0.2, p_dropout=0.0, free_bits=0.0,
+                architecture_revision=revision)
 
     keras.utils.set_random_seed(0)
     ssl = SemiSupervisedBIVA.from_architecture(
