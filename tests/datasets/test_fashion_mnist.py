@@ -15,6 +15,7 @@ from keras_hvae.datasets.registry import (
     test_inputs as inputs_of,  # not collected as a test
 )
 from tests.datasets.test_download_atomicity import server  # noqa: F401 (the local HTTP server fixture)
+from tests.http_server import Answer
 
 N_TRAIN, N_TEST = 30, 8
 
@@ -130,7 +131,7 @@ def test_download_tries_each_source_atomically_and_checks_the_md5(server, tmp_pa
     _, test = write_fake(source).values()
     files = {n: (source / n).read_bytes() for n in fm.FILES}
     for name, body in files.items():
-        routes[f"/good/{name}"] = (200, body, None)  # the first source answers 404 for everything
+        routes[f"/good/{name}"] = Answer(200, body)  # the first source answers 404 for everything
     monkeypatch.setattr(fm, "URLS", (f"{base}/missing/", f"{base}/good/"))
     monkeypatch.setattr(fm, "FILES", {n: "0" * 32 for n in files})  # wrong MD5s: every download is refused
     with pytest.raises(DatasetError) as e:
