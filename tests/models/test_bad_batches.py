@@ -73,8 +73,13 @@ def test_skip_mode_skips_counts_and_feeds_no_metric():
     assert expected["bad_batches"] == [0.0]
     # the skipped batch entered no mean (x255 data would give a loss of ~1e5): the logs are those of the
     # same clean batches (up to the latent noise, whose stream the skipped pass advanced)
-    for key in ("loss", "elbo", "kl"):
+    for key in ("loss", "elbo"):
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-3, atol=0.05)
+    # The KL of a barely trained model is a few hundredths of a nat per digit, and the other latent noise
+    # moves it by as much (0.011 against 0.076 seen on PyTorch); the x255 batch has a KL of ~47 nats per
+    # digit at initialisation (measured), ~2.5 nats on the mean over these 19 batches, so half a nat
+    # still tells a poisoned mean apart.
+    np.testing.assert_allclose(got["kl"], expected["kl"], atol=0.5)
     assert all(np.all(np.isfinite(w)) for w in skipping.get_weights())
 
 
