@@ -59,6 +59,32 @@ class ScoresAtTrainEnd(keras.callbacks.Callback):
         self.model.preset_metadata = meta
 
 
+class _SkippedUpdateCounter:
+    """Per-batch counts from the `skipped_updates` log, which Keras sums over
+    the epoch so far (and resets at every epoch)."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        """At the start of an epoch."""
+        self.total = 0.0
+        self.last_batch = -1
+
+    def count(self, batch, logs):
+        """`(steps, skipped)` since the previous batch end (steps > 1 with
+        `steps_per_execution`), or None when the logs carry no
+        `skipped_updates` (a model without the loss-spike guard)."""
+        if not logs or "skipped_updates" not in logs:
+            return None
+        total = float(logs["skipped_updates"])
+        steps = max(int(batch) - self.last_batch, 1)
+        self.last_batch = int(batch)
+        skipped = int(round(min(max(total - self.total, 0.0), steps)))
+        self.total = total
+        return steps, skipped
+
+
 class SkippedUpdatesWarning(RuntimeWarning):
     """Most of the recent updates of a run were skipped (non-finite loss or
     gradients): the run is stalled, its weights no longer move."""
@@ -113,18 +139,13 @@ class StopOnSkippedUpdates(keras.callbacks.Callback):
         self.seen = 0
 
     def on_epoch_begin(self, epoch, logs=None):
-        # `skipped_updates` is a sum that Keras resets at every epoch.
-        self._epoch_total = 0.0
-        self._last_batch = -1
+        self._counter = _SkippedUpdateCounter()
 
     def on_train_batch_end(self, batch, logs=None):
-        if not logs or "skipped_updates" not in logs:
+        counted = self._counter.count(batch, logs)
+        if counted is None:
             return
-        total = float(logs["skipped_updates"])
-        steps = max(int(batch) - self._last_batch, 1)  # > 1 with steps_per_execution
-        self._last_batch = int(batch)
-        skipped = int(round(min(max(total - self._epoch_total, 0.0), steps)))
-        self._epoch_total = total
+        steps, skipped = counted
         self._recent.extend([1] * skipped + [0] * (steps - skipped))
         self.skipped += skipped
         self.seen += steps
@@ -315,18 +336,14 @@ class RollbackOnStall(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
-        self._epoch_total = 0.0
-        self._last_batch = -1
+        self._counter = _SkippedUpdateCounter()
         self._epoch_rollbacks = 0
 
     def on_train_batch_end(self, batch, logs=None):
-        if not logs or "skipped_updates" not in logs:
+        counted = self._counter.count(batch, logs)
+        if counted is None:
             return
-        total = float(logs["skipped_updates"])
-        steps = max(int(batch) - self._last_batch, 1)  # > 1 with steps_per_execution
-        self._last_batch = int(batch)
-        skipped = int(round(min(max(total - self._epoch_total, 0.0), steps)))
-        self._epoch_total = total
+        steps, skipped = counted
         self.seen += steps
         if self.max_rollbacks == 0:
             return
@@ -343,8 +360,9 @@ class RollbackOnStall(keras.callbacks.Callback):
         self._advance(batch, self._since >= self.every)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.max_rollbacks > 0 and getattr(self, "_last_batch", -1) >= 0:
-            self._advance(self._last_batch, True)
+        counter = getattr(self, "_counter", None)
+        if self.max_rollbacks > 0 and counter is not None and counter.last_batch >= 0:
+            self._advance(counter.last_batch, True)
         if logs is not None:
             logs["rollbacks"] = float(self._epoch_rollbacks)
 
