@@ -31,6 +31,7 @@ import numbers
 
 import numpy as np
 
+from keras_hvae.utils.precision import precision_of
 from keras_hvae.utils.progress import Progress
 
 #: Defaults of the protocol (docs/presets.md, DESIGN.md decision 8).
@@ -211,8 +212,9 @@ def score_preset_protocol(model, x_test, iwae_samples=DEFAULT_IWAE_SAMPLES, iwae
         `_stderr`) where the model has `num_dims`, `test_iwae` =
         `{num_samples, value, stderr, num_examples, seed, bits_per_dim,
         elbo_on_the_same_examples, elbo_on_the_same_examples_stderr, gap,
-        gap_stderr}`, and `protocol` (what was measured, in words and
-        numbers).
+        gap_stderr}`, `protocol` (what was measured, in words and
+        numbers) and, for a Keras model, `precision` (`"float32"` or
+        `"bfloat16"`: the precision the bounds were computed in).
 
     Raises:
         ValueError: for an empty split, a non-positive number of examples
@@ -297,6 +299,8 @@ def score_preset_protocol(model, x_test, iwae_samples=DEFAULT_IWAE_SAMPLES, iwae
             "description": PROTOCOL_DESCRIPTION,
         },
     }
+    if hasattr(model, "dtype_policy"):
+        scores["precision"] = precision_of(model)  # the precision the bounds were computed in
     if bpd is not None:
         scores["test_bits_per_dim"] = bpd
         scores["test_bits_per_dim_stderr"] = bpd_se

@@ -43,6 +43,9 @@ with its defaults; false turns it off; an object sets its arguments, e.g.
 `{"learning_rate_factor": 0.5, "every": 200}`) restores the last healthy
 in-memory snapshot of the weights, optimizer and guard when a run's updates
 stall (a learning-rate spike), before the stall stop ends the run.
+`weights_dtype` (`"float32"`, the default, or `"float16"`) is the dtype of
+the preset's weights file: float16 halves it (the loaded variables are
+float32; the scores are measured on the weights rounded to float16).
 """
 
 import json
@@ -51,8 +54,10 @@ from pathlib import Path
 from keras_hvae.models.loss_spike import guard_options
 from keras_hvae.training.recipe_data import SOURCES, data_source
 from keras_hvae.training.recipes import Recipe
+from keras_hvae.training.train_and_save import rollback_on_stall_callback
 from keras_hvae.utils import registry
 from keras_hvae.utils.precision import DEFAULT_TRAINING_PRECISION, canonical_precision
+from keras_hvae.utils.presets import canonical_weights_dtype
 
 REQUIRED = ("model", "dataset", "epochs")
 OPTIONAL = {
@@ -71,6 +76,7 @@ OPTIONAL = {
     "precision": DEFAULT_TRAINING_PRECISION,
     "loss_spike_guard": True,
     "rollback_on_stall": True,
+    "weights_dtype": "float32",
     "metadata": {},
 }
 MODEL_KEYS = ("architecture", "config", "arguments")
@@ -128,35 +134,19 @@ def load_config(path_or_dict):
     except ValueError as e:
         _fail(source, f"'precision': {e}")
     try:
+        canonical_weights_dtype(config["weights_dtype"])
+    except ValueError as e:
+        _fail(source, f"'weights_dtype': {e}")
+    try:
         guard_options(config["loss_spike_guard"])
     except ValueError as e:
         _fail(source, str(e))
     try:
-        rollback_callback(config["rollback_on_stall"])
+        rollback_on_stall_callback(config["rollback_on_stall"])
     except (TypeError, ValueError) as e:
-        _fail(source, f"'rollback_on_stall' must be true, false or an object of RollbackOnStall arguments: {e}")
+        _fail(source, f"'rollback_on_stall': {e}")
     config["name"] = config["name"] or "run"
     return config
-
-
-def rollback_callback(value):
-    """The `RollbackOnStall` of a config's `rollback_on_stall`: None for
-    true (`train_and_save` adds the default one), an inert one
-    (`max_rollbacks=0`, which keeps `train_and_save` from adding its
-    default) for false, one with these arguments for an object.
-
-    Raises:
-        ValueError, TypeError: for anything else.
-    """
-    from keras_hvae.training.callbacks import RollbackOnStall
-
-    if value is True:
-        return None
-    if value is False:
-        return RollbackOnStall(max_rollbacks=0)
-    if not isinstance(value, dict):
-        raise ValueError(f"got {value!r}")
-    return RollbackOnStall(**value)
 
 
 def build_model(config, data=None):
@@ -187,9 +177,6 @@ def build_model(config, data=None):
 
 def _schedule_callbacks(config):
     out = []
-    rollback = rollback_callback(config.get("rollback_on_stall", True))
-    if rollback is not None:
-        out.append(rollback)
     if config["time_limit_s"]:
         from keras_hvae.training.callbacks import TimeLimit
 
@@ -230,6 +217,8 @@ def recipe_from_config(path_or_dict, **overrides):
         callbacks=lambda: _schedule_callbacks(config) + data.callbacks(),
         extra_scores=data.extra_scores,
         precision=config["precision"],
+        weights_dtype=config["weights_dtype"],
+        rollback_on_stall=config["rollback_on_stall"],
         seed=seed,
         metadata={
             **data.describe(),

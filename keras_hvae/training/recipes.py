@@ -12,7 +12,7 @@ import dataclasses
 import json
 import numbers
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 @dataclasses.dataclass
 class Recipe:
@@ -39,6 +39,11 @@ class Recipe:
         precision: `"float32"` or `"bfloat16"` (None:
             `keras_hvae.utils.precision.DEFAULT_TRAINING_PRECISION`);
             `run_recipe` constructs and builds the model under it.
+        rollback_on_stall: `train_and_save`'s: True (the default
+            `RollbackOnStall`), False (none) or a dict of its arguments.
+        weights_dtype: the dtype of the preset's weights file (None:
+            float32; `"float16"` halves it, scores measured on the rounded
+            weights; see `keras_hvae.utils.presets.WEIGHTS_DTYPES`).
         seed: the global seed `run_recipe` passes to
             `keras.utils.set_random_seed` before it builds the model (the
             initial weights, the model's seed generators and dropout; the
@@ -61,6 +66,8 @@ class Recipe:
     metadata: dict = dataclasses.field(default_factory=dict)
     precision: Optional[str] = None
     seed: Optional[int] = None
+    weights_dtype: Optional[str] = None
+    rollback_on_stall: Any = True
 
 
 def get_recipe(name, **overrides):
@@ -190,4 +197,6 @@ def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=No
         metadata=meta,
         verbose=verbose,
         stop_on_skipped_updates=stop_on_skipped_updates,
+        weights_dtype=recipe.weights_dtype,
+        rollback_on_stall=recipe.rollback_on_stall,
     )

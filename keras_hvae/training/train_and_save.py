@@ -16,6 +16,7 @@ from pathlib import Path
 import keras
 
 from keras_hvae.utils.atomic_files import atomic_directory, write_text_atomic
+from keras_hvae.utils.presets import canonical_weights_dtype, round_weights
 
 _DEFAULT = object()
 
@@ -94,7 +95,8 @@ def train_and_save(
     verbose=1,
     eval_seed=0,
     stop_on_skipped_updates=_DEFAULT,
-    rollback_on_stall=_DEFAULT,
+    rollback_on_stall=True,
+    weights_dtype=None,
 ):
     """Fits `model` (resumable), evaluates on the test split, writes a preset.
 
@@ -131,8 +133,10 @@ def train_and_save(
             last 50 updates were skipped), or None to train on regardless.
             `metadata.json` records `skipped_updates` (the run's total) and
             `stopped_on_skipped_updates`.
-        rollback_on_stall: a `RollbackOnStall` callback (default: one with
-            its defaults, unless `callbacks` holds one already), or None. When
+        rollback_on_stall: True (the default: a `RollbackOnStall` with its
+            defaults, unless `callbacks` holds one already), False or None
+            (none), a dict of `RollbackOnStall` arguments, or a
+            `RollbackOnStall` (`rollback_on_stall_callback`). When
             more than a quarter of the last 20 updates were skipped (a
             learning-rate spike wrecked the weights), it restores the last
             healthy in-memory snapshot of the weights, optimizer and
@@ -140,6 +144,10 @@ def train_and_save(
             gives up on the run. `metadata.json` records `rollbacks`, and the
             history a per-epoch `rollbacks`. Memory: one or two host copies
             of the weights and optimizer variables.
+        weights_dtype: the dtype of the preset's weights file (None or
+            `"float32"`; `"float16"` halves it). With float16 the trained
+            weights are rounded to float16 before the scores are measured,
+            so the scores are those of the weights shipped.
 
     Resuming is exact (docs/reliability.md): every epoch ends with an
     atomic checkpoint (`keras_hvae.training.checkpoints`: weights,
@@ -193,7 +201,7 @@ def train_and_save(
     run_state = _RunState(out_dir, model, resume)
     checkpoint = ResumableCheckpoint(backup, state, on_saved=run_state.epoch_done)
     stop_on_skipped_updates = _stall_callback(stop_on_skipped_updates)
-    rollback_on_stall, callbacks = _rollback_callback(rollback_on_stall, callbacks)
+    rollback_on_stall, callbacks = rollback_on_stall_callback(rollback_on_stall, callbacks)
     # the rollback before the stall stop: it acts first, the stop is the last resort
     extra = [c for c in (rollback_on_stall, stop_on_skipped_updates) if c is not None]
     with distributed.process_local_inputs(stream, validation_data) as (stream, validation_data):
@@ -219,6 +227,8 @@ def train_and_save(
                  "skipped_updates": int(sum(v for v in history.get("skipped_updates", []) if v is not None)),
                  "stopped_on_skipped_updates": bool(getattr(stop_on_skipped_updates, "triggered", False)),
                  "rollbacks": int(sum(v for v in history.get("rollbacks", []) if v is not None))})
+    weights_dtype = canonical_weights_dtype(weights_dtype)
+    round_weights(model, weights_dtype)  # score what the preset ships
     if x_test is not None:
         meta["scores"] = evaluate_bounds(model, x_test, iwae_samples=iwae_samples, limit=eval_limit,
                                          iwae_limit=iwae_limit, seed=eval_seed, progress=verbose > 0)
@@ -226,7 +236,7 @@ def train_and_save(
         meta.setdefault("scores", {}).update(extra_scores(model))
     if not distributed.is_chief():  # every process computed the same metadata; the chief writes the preset
         return out_dir / "preset", strict_json(meta)
-    return _write_preset(model, out_dir / "preset", meta)
+    return _write_preset(model, out_dir / "preset", meta, weights_dtype)
 
 
 def _stall_callback(stop_on_skipped_updates):
@@ -238,22 +248,37 @@ def _stall_callback(stop_on_skipped_updates):
     return stop_on_skipped_updates
 
 
-def _rollback_callback(rollback_on_stall, callbacks):
-    """`(rollback, callbacks)`: the `RollbackOnStall` the run adds (the
-    default one, the one given, or None) and the callbacks without it. One
-    among `callbacks` (say a config's `rollback_on_stall` options) replaces
-    the default, and is moved next to the stall stop."""
+def rollback_on_stall_callback(rollback_on_stall, callbacks=()):
+    """`(rollback, callbacks)`: the `RollbackOnStall` a run adds, and the
+    other callbacks.
+
+    Args:
+        rollback_on_stall: True (the default one, or the last
+            `RollbackOnStall` among `callbacks`), False or None (none), a
+            dict of `RollbackOnStall` arguments (a config's
+            `"rollback_on_stall"` object), or a `RollbackOnStall`.
+        callbacks: the run's other callbacks; a `RollbackOnStall` among them
+            is moved out (next to the stall stop) when it is the one used.
+
+    Raises:
+        ValueError, TypeError: for anything else, or bad arguments.
+    """
     from keras_hvae.training.callbacks import RollbackOnStall
 
     callbacks = list(callbacks)
     given = [c for c in callbacks if isinstance(c, RollbackOnStall)]
-    if rollback_on_stall is _DEFAULT:
+    if rollback_on_stall is True:
         if given:
             return given[-1], [c for c in callbacks if c is not given[-1]]
         return RollbackOnStall(), callbacks
-    if rollback_on_stall is not None and not isinstance(rollback_on_stall, RollbackOnStall):
-        raise ValueError(f"rollback_on_stall must be a RollbackOnStall callback or None; got {rollback_on_stall!r}.")
-    return rollback_on_stall, callbacks
+    if rollback_on_stall is False or rollback_on_stall is None:
+        return None, callbacks
+    if isinstance(rollback_on_stall, dict):
+        return RollbackOnStall(**rollback_on_stall), callbacks
+    if isinstance(rollback_on_stall, RollbackOnStall):
+        return rollback_on_stall, callbacks
+    raise ValueError(f"rollback_on_stall must be true, false, an object of RollbackOnStall arguments or a "
+                     f"RollbackOnStall callback; got {rollback_on_stall!r}.")
 
 
 def _training_stream(model, train_data, state, steps_per_epoch):
@@ -315,7 +340,7 @@ class _RunState:
         self._write_state()
 
 
-def _write_preset(model, preset_dir, meta):
+def _write_preset(model, preset_dir, meta, weights_dtype=None):
     """Writes the preset into a temporary sibling and renames it into place
     (a kill leaves the old preset or none, never a torn one)."""
     # Strict JSON: save_to_preset merges `model.preset_metadata` (e.g. the
@@ -325,5 +350,5 @@ def _write_preset(model, preset_dir, meta):
     from keras_hvae.training.distributed import local_scope
 
     with local_scope(), atomic_directory(preset_dir) as tmp:
-        written = model.save_to_preset(tmp, metadata=strict_json(meta))
+        written = model.save_to_preset(tmp, metadata=strict_json(meta), weights_dtype=weights_dtype)
     return preset_dir, written

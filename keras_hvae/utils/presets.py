@@ -32,6 +32,9 @@ CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
 WEIGHTS_FILE = "model.weights.h5"
 ASSETS_DIR = "assets"
+#: The dtypes a preset's weights file may store its float arrays in. The
+#: model's variables are float32 either way: `load_weights` casts them.
+WEIGHTS_DTYPES = ("float32", "float16")
 
 
 class PresetError(ValueError):
@@ -398,8 +401,91 @@ def _build_preset_model(preset, directory, config, metadata, load_weights, expec
     return model
 
 
-def save_preset(model, directory, metadata=None):
-    """Writes `model` as a preset directory; returns the metadata written."""
+def canonical_weights_dtype(weights_dtype):
+    """`weights_dtype` checked against `WEIGHTS_DTYPES` (None: float32)."""
+    weights_dtype = "float32" if weights_dtype is None else weights_dtype
+    if weights_dtype not in WEIGHTS_DTYPES:
+        raise ValueError(f"weights_dtype must be one of {list(WEIGHTS_DTYPES)}; got {weights_dtype!r}.")
+    return weights_dtype
+
+
+def round_weights(model, weights_dtype):
+    """Rounds the model's float32 weights to `weights_dtype` (kept float32).
+
+    After it, the model computes exactly what a preset saved with that
+    `weights_dtype` computes once loaded, so scores measured on it are the
+    shipped weights' scores.
+
+    Args:
+        model: a built model.
+        weights_dtype: one of `WEIGHTS_DTYPES`.
+    """
+    if canonical_weights_dtype(weights_dtype) == "float32":
+        return
+    for variable in model.weights:
+        if variable.dtype == "float32":
+            value = keras.ops.convert_to_numpy(variable)
+            variable.assign(value.astype(weights_dtype).astype("float32"))
+
+
+def convert_weights_file(path, weights_dtype):
+    """Rewrites a Keras weights file's float32 arrays in `weights_dtype`,
+    atomically (a kill leaves the old file); other arrays are kept as they are.
+
+    Args:
+        path: a `.weights.h5` file.
+        weights_dtype: one of `WEIGHTS_DTYPES` (float32: nothing to do).
+
+    Raises:
+        ValueError: an unknown `weights_dtype`, or an array whose values
+            do not fit it (an overflow to infinity).
+    """
+    import h5py
+    import numpy as np
+
+    from keras_hvae.utils.atomic_files import atomic_write
+
+    if canonical_weights_dtype(weights_dtype) == "float32":
+        return
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "r+") as f:
+            names = []
+            f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+            for name in names:
+                value = f[name][()]
+                if value.dtype != np.float32:
+                    continue
+                with np.errstate(over="ignore"):  # an overflow is reported below
+                    converted = value.astype(weights_dtype)
+                if not np.isfinite(converted).all() and np.isfinite(value).all():
+                    raise ValueError(f"{path}: {name} holds values beyond {weights_dtype}'s range "
+                                     f"(max |w| = {np.abs(value).max():.4g}); keep float32 weights.")
+                attrs = dict(f[name].attrs)
+                del f[name]
+                f.create_dataset(name, data=converted)
+                f[name].attrs.update(attrs)
+        # h5py leaves the deleted arrays' space in the file: repack.
+        packed = tmp.with_name(tmp.name + ".packed.weights.h5")
+        try:
+            with h5py.File(tmp, "r") as src, h5py.File(packed, "w") as dst:
+                for key in src:
+                    src.copy(src[key], dst, name=key)
+                dst.attrs.update(dict(src.attrs))
+            os.replace(packed, tmp)
+        finally:
+            packed.unlink(missing_ok=True)
+
+
+def save_preset(model, directory, metadata=None, weights_dtype=None):
+    """Writes `model` as a preset directory; returns the metadata written.
+
+    `weights_dtype` (None or `"float32"`; `"float16"` halves the file) is the
+    dtype the weights file stores the float arrays in; metadata.json records
+    it. Round the model first (`round_weights`) to score what is shipped.
+    """
+    weights_dtype = canonical_weights_dtype(weights_dtype)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     model.build()
@@ -421,6 +507,7 @@ def save_preset(model, directory, metadata=None):
         twin.save_weights(weights)
     else:
         model.save_weights(weights)
+    convert_weights_file(weights, weights_dtype)
     if hasattr(model, "save_preset_assets"):
         model.save_preset_assets(directory / ASSETS_DIR)
     meta = dict(getattr(model, "preset_metadata", None) or {})
@@ -433,6 +520,7 @@ def save_preset(model, directory, metadata=None):
             "backend": keras.backend.backend(),
             "parameters": int(model.count_params()),
             "weights_sha256": sha256_of(weights),
+            "weights_dtype": weights_dtype,
             "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "python": platform.python_version(),
         }
@@ -506,19 +594,22 @@ class PresetMixin:
         return load_preset(preset, load_weights=load_weights, expected_class=cls, precision=precision,
                            verify=verify)
 
-    def save_to_preset(self, preset_dir, metadata=None):
+    def save_to_preset(self, preset_dir, metadata=None, weights_dtype=None):
         """Writes this model as a preset directory (keras-hub's layout).
 
         Args:
             preset_dir: the directory to write.
             metadata: extra entries for `metadata.json` (dataset, recipe,
-                `scores`, ...); versions, parameter count and the weights'
-                sha256 are added.
+                `scores`, ...); versions, parameter count, the weights'
+                sha256 and `weights_dtype` are added.
+            weights_dtype: the dtype of the weights file's float arrays:
+                None or `"float32"`, or `"float16"` (half the file; the
+                loaded variables are float32 again, the values rounded).
 
         Returns:
             The metadata written.
         """
-        return save_preset(self, preset_dir, metadata)
+        return save_preset(self, preset_dir, metadata, weights_dtype=weights_dtype)
 
     #: The file `model.save("m.keras")` keeps `preset_metadata` in (among the
     #: archive's assets), so that `keras.saving.load_model` gives it back.

@@ -45,6 +45,7 @@ def test_a_config_file_trains_into_a_preset(tmp_path, mnist_splits):
         ({"model": {"class": "BIVA"}}, "exactly one of 'architecture'"),
         ({"dataset": "imagenet"}, "unknown dataset 'imagenet'"),
         ({"epochs": 0}, "'epochs' must be a positive integer"),
+        ({"weights_dtype": "int8"}, "'weights_dtype': weights_dtype must be one of \\['float32', 'float16'\\]"),
     ],
 )
 def test_bad_configs_say_what_is_allowed(change, message):

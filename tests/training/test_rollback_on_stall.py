@@ -132,20 +132,26 @@ def test_learning_rate_factor_and_arguments():
 
 
 def test_train_and_save_and_configs_add_it_by_default_and_can_turn_it_off():
-    from keras_hvae.training.config_recipes import load_config, rollback_callback
-    from keras_hvae.training.train_and_save import _DEFAULT, _rollback_callback
+    from keras_hvae.training.config_recipes import load_config, recipe_from_config
+    from keras_hvae.training.train_and_save import rollback_on_stall_callback
 
     other = keras.callbacks.Callback()
-    default, rest = _rollback_callback(_DEFAULT, [other])
+    default, rest = rollback_on_stall_callback(True, [other])
     assert isinstance(default, RollbackOnStall) and default.max_rollbacks == 3 and rest == [other]
-    assert _rollback_callback(None, [other]) == (None, [other])
-    # a config's own (or the inert one of "rollback_on_stall": false) replaces the default
-    off = rollback_callback(False)
-    assert off.max_rollbacks == 0
-    assert _rollback_callback(_DEFAULT, [other, off]) == (off, [other])
-    assert rollback_callback(True) is None
-    assert rollback_callback({"learning_rate_factor": 0.5}).learning_rate_factor == 0.5
+    assert rollback_on_stall_callback(False, [other]) == (None, [other])
+    assert rollback_on_stall_callback(None, [other]) == (None, [other])
+    # one among the callbacks replaces the default and is moved out of them
+    own = RollbackOnStall(every=7)
+    assert rollback_on_stall_callback(True, [other, own]) == (own, [other])
+    assert rollback_on_stall_callback({"learning_rate_factor": 0.5})[0].learning_rate_factor == 0.5
+    with pytest.raises(ValueError, match="must be true, false, an object"):
+        rollback_on_stall_callback("yes")
+    # a config's value reaches the run as the recipe's, not as a callback
     base = {"model": {"class": "BIVA", "architecture": "binary_28x28"}, "dataset": "binarized_mnist", "epochs": 1}
+    for value in (True, False, {"every": 50}):
+        recipe = recipe_from_config(dict(base, rollback_on_stall=value))
+        assert recipe.rollback_on_stall == value
+        assert not any(isinstance(c, RollbackOnStall) for c in recipe.callbacks())
     assert load_config(base)["rollback_on_stall"] is True
     with pytest.raises(ValueError, match="rollback_on_stall"):
         load_config(dict(base, rollback_on_stall={"every": 0}))
