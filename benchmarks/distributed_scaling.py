@@ -36,9 +36,7 @@ imports no backend.
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -124,43 +122,23 @@ def _worker(args):
 
 
 # ----------------------------------------------------------------- parent
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env():
-    return dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
-                JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1")
-
-
 def _measure(args, n, directory):
     """Runs `n` workers together; returns their results (or raises with their output)."""
-    coordinator = f"127.0.0.1:{_free_port()}"
+    # the subprocess helpers of the multi-process tests (environment, deadline, logs)
+    sys.path.insert(0, str(ROOT))
+    from tests.processes import free_port, run_together
+
+    coordinator = f"127.0.0.1:{free_port()}"
     common = [sys.executable, str(Path(__file__).resolve()), "--batch-size", str(args.batch_size), "--steps",
               str(args.steps), "--warmup-steps", str(args.warmup_steps), "--model", args.model, "--filters",
               str(args.filters), "--latent-sizes", *map(str, args.latent_sizes)]
-    logs, processes, results = [], [], []
-    for i in range(n):
-        result = Path(directory) / f"n{n}_p{i}.json"
-        log = open(Path(directory) / f"n{n}_p{i}.log", "w")
-        logs.append(log)
-        results.append(result)
-        processes.append(subprocess.Popen(common + ["--worker", coordinator, str(n), str(i), "--result", str(result)],
-                                          env=_env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
-    deadline = time.time() + args.timeout
-    for p in processes:
-        try:
-            p.wait(timeout=max(1.0, deadline - time.time()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    for log in logs:
-        log.close()
-    if any(p.returncode != 0 for p in processes):
-        tails = "\n".join(f"--- worker {i} (status {p.returncode}):\n" + Path(log.name).read_text()[-2000:]
-                          for i, (p, log) in enumerate(zip(processes, logs)))
+    results = [Path(directory) / f"n{n}_p{i}.json" for i in range(n)]
+    commands = [common + ["--worker", coordinator, str(n), str(i), "--result", str(result)]
+                for i, result in enumerate(results)]
+    codes, outputs = run_together(commands, "jax", directory, args.timeout, cpu_only=True)
+    if any(code != 0 for code in codes):
+        tails = "\n".join(f"--- worker {i} (status {code}):\n" + output[-2000:]
+                          for i, (code, output) in enumerate(zip(codes, outputs)))
         raise RuntimeError(f"{n} process(es) failed:\n{tails}")
     return [json.loads(r.read_text()) for r in results]
 

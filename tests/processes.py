@@ -3,8 +3,9 @@ subprocesses: their environment, starting and waiting with a deadline,
 free ports, configs and the weights of the preset a run wrote.
 
 Used by tests/training/test_distributed_processes.py,
-tests/training/test_exact_resume.py and
-tests/applications/test_seed_reproducibility.py.
+tests/training/test_exact_resume.py,
+tests/applications/test_seed_reproducibility.py and
+benchmarks/distributed_scaling.py.
 """
 
 import json
