@@ -15,12 +15,12 @@ import os
 import shutil
 import tarfile
 import tempfile
-import time
 import zipfile
 import zlib
 from pathlib import Path
 
 from keras_hvae.datasets.cache import data_dir
+from keras_hvae.utils.atomic_files import remove_older_than
 
 
 def candidates(path, names):
@@ -146,7 +146,7 @@ def fetch(filename, origin, file_hash=None):
         raise DatasetError(f"Cannot download {origin}: the cache directory {cache} is not writable ({e}); "
                            "set $KERAS_HVAE_DATA to a writable directory.") from None
     try:
-        _remove_stale_partials(cache, filename)
+        remove_older_than(cache, f".{filename}.*{_PARTIAL_SUFFIX}", _STALE_PARTIAL_SECONDS)
         try:
             got = Path(keras.utils.get_file(filename, origin=origin, cache_dir=str(tmp), cache_subdir="."))
         except Exception as e:  # noqa: BLE001 (get_file raises a bare Exception for URL errors)
@@ -171,16 +171,6 @@ def fetch(filename, origin, file_hash=None):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-def _remove_stale_partials(cache, filename):
-    now = time.time()
-    for p in cache.glob(f".{filename}.*{_PARTIAL_SUFFIX}"):
-        try:
-            if now - p.stat().st_mtime > _STALE_PARTIAL_SECONDS:
-                shutil.rmtree(p, ignore_errors=True)
-        except OSError:
-            pass
 
 
 def find(path, names, dataset, how, download_from=None, download=False):

@@ -56,6 +56,39 @@ def remove_stale_partials(directory, name):
     return removed
 
 
+def remove_older_than(directory, pattern, seconds):
+    """Removes the entries of `directory` matching the glob `pattern` that
+    were last modified more than `seconds` ago: the leftovers of a killed
+    download (a younger one may be another process's, still in progress).
+
+    Args:
+        directory: the directory to clean (a missing one is fine).
+        pattern: a glob pattern, e.g. `".name.*.partial"`.
+        seconds: the age beyond which an entry is taken as abandoned.
+
+    Returns:
+        The number of entries removed.
+    """
+    import time
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        return 0
+    now, removed = time.time(), 0
+    for entry in directory.glob(pattern):
+        try:
+            if now - entry.stat().st_mtime <= seconds:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 def fsync_path(path):
     """Flushes a file, or a directory's entries (the renames in it), to disk.
 

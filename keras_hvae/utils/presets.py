@@ -17,7 +17,6 @@ import platform
 import shutil
 import tarfile
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import zipfile
@@ -27,6 +26,7 @@ from pathlib import Path
 import keras
 
 from keras_hvae.utils import registry
+from keras_hvae.utils.atomic_files import remove_older_than
 
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
@@ -218,16 +218,6 @@ def check_preset_files(directory, source, check_sha256=True):
     return metadata
 
 
-def _remove_stale_partials(cache, key):
-    now = time.time()
-    for p in cache.glob(f".{key}.*{_PARTIAL_SUFFIX}"):
-        try:
-            if now - p.stat().st_mtime > _STALE_PARTIAL_SECONDS:
-                shutil.rmtree(p, ignore_errors=True)
-        except OSError:
-            pass
-
-
 def _download_url(url, verify=True):
     """Downloads, verifies and caches the preset archive at `url`; returns
     the cached preset directory.
@@ -261,7 +251,7 @@ def _download_url(url, verify=True):
         raise PresetError(f"Cannot download the preset {url}: the cache directory {cache} is not writable "
                           f"({e}); set $KERAS_HOME to a writable directory.") from None
     try:
-        _remove_stale_partials(cache, key)
+        remove_older_than(cache, f".{key}.*{_PARTIAL_SUFFIX}", _STALE_PARTIAL_SECONDS)
         try:
             archive = Path(keras.utils.get_file(fname=name, origin=url, extract=False, cache_dir=str(tmp),
                                                 cache_subdir="download"))
