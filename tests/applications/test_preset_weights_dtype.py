@@ -95,8 +95,8 @@ def test_a_float16_preset_computes_what_the_rounded_model_computes(tmp_path):
 def test_rescoring_needs_the_data_the_preset_records(tmp_path):
     from keras_hvae.training.rescore import rescore_preset
 
-    save_preset(_tiny_biva(), tmp_path / "p")
-    with pytest.raises(PresetError, match="records no training_config"):
+    save_preset(_tiny_biva(), tmp_path / "p", metadata={"name": "not_a_recipe"})
+    with pytest.raises(PresetError, match="records no training_config with a dataset and no recipe"):
         rescore_preset(str(tmp_path / "p"))
 
 
@@ -118,9 +118,12 @@ def test_a_float16_recipe_scores_what_it_ships_and_rescoring_measures_it_again(t
     assert again["num_test_examples"] == 20 and again["test_iwae"]["num_examples"] == 5
     np.testing.assert_allclose(again["test_elbo"], meta["scores"]["test_elbo"], rtol=1e-5)
     np.testing.assert_allclose(again["test_iwae"]["value"], meta["scores"]["test_iwae"]["value"], rtol=1e-5)
-    rescore_preset(str(preset), iwae_samples=2, write=True, verbose=0)
+    rescore_preset(str(preset), iwae_samples=2, write=True, reason="k = 2 for the test", verbose=0)
     written = json.loads((preset / "metadata.json").read_text())
     assert written["scores"]["test_iwae"]["num_samples"] == 2 and written["weights_sha256"] == meta["weights_sha256"]
+    correction = written["corrections"][-1]
+    assert correction["why"] == "k = 2 for the test" and correction["old"]["test_elbo"] == meta["scores"]["test_elbo"]
+    assert correction["new"]["test_iwae"] == written["scores"]["test_iwae"]["value"]
     from keras_hvae.applications import BIVA
 
     BIVA.from_preset(str(preset))  # still verifies: the weights were not touched
