@@ -42,6 +42,17 @@ def test_metadata_records_recipe_data_and_scores(name):
     assert scores["test_iwae"]["num_samples"] >= 100
     # an importance-weighted bound is tighter than the ELBO on the same digits
     assert scores["test_iwae"]["value"] >= scores["test_iwae"]["elbo_on_the_same_examples"]
+    # every score is under the evaluation protocol (random subsets, recorded seed), not the first N
+    assert scores["protocol"]["seed"] == scores["test_iwae"]["seed"] == 0
+    assert scores["test_elbo_stderr"] > 0 and scores["test_iwae"]["stderr"] > 0
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_biva_presets_record_the_architecture_revision_they_load_with(name):
+    model = load_preset(name, load_weights=False)
+    if not hasattr(model, "architecture_revision"):
+        pytest.skip(f"{type(model).__name__} has one network design")
+    assert SHIPPED[name].get("architecture_revision") == model.architecture_revision
 
 
 @pytest.mark.parametrize("name", IMAGE_PRESETS)
