@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from keras_hvae.training.train_and_save import evaluate_bounds, strict_json
-from keras_hvae.utils.atomic_files import atomic_write
+from keras_hvae.utils.atomic_files import write_text_atomic
 from keras_hvae.utils.presets import METADATA_FILE, PresetError, load_preset, resolve_preset
 
 
@@ -79,6 +79,5 @@ def rescore_preset(preset, precision=None, iwae_samples=None, eval_limit=None, i
             "why": reason or "re-measured under the evaluation protocol (keras_hvae.training.rescore.rescore_preset)",
         })
         metadata["scores"] = scores
-        with atomic_write(Path(directory) / METADATA_FILE) as tmp:
-            tmp.write_text(json.dumps(metadata, indent=2, sort_keys=True), encoding="utf-8")
+        write_text_atomic(Path(directory) / METADATA_FILE, json.dumps(metadata, indent=2, sort_keys=True))
     return scores
