@@ -66,16 +66,18 @@ def rescore_preset(preset, precision=None, iwae_samples=None, eval_limit=None, i
     data = data_source(config["dataset"], validation_limit=config.get("validation_limit", 2000),
                        eval_limit=eval_limit, **config.get("dataset_options", {}))
     model = load_preset(preset, precision=precision or metadata.get("precision") or "float32")
-    scores = evaluate_bounds(model, data.test(), iwae_samples=iwae_samples, limit=eval_limit,
-                             iwae_limit=iwae_limit, seed=0, progress=verbose > 0)
+    x_test = data.test()  # None where the dataset's scores are its own (structured prediction)
+    scores = {} if x_test is None else evaluate_bounds(model, x_test, iwae_samples=iwae_samples, limit=eval_limit,
+                                                       iwae_limit=iwae_limit, seed=0, progress=verbose > 0)
     scores.update(data.extra_scores(model))
     scores = strict_json(scores)
     if write:
         old = metadata.get("scores") or {}
         metadata.setdefault("corrections", []).append({
             "field": "scores",
-            "old": {key: old.get(key) for key in ("test_elbo", "test_iwae", "num_test_examples") if key in old},
-            "new": {"test_elbo": scores["test_elbo"], "test_iwae": scores["test_iwae"]["value"]},
+            "old": {key: old.get(key) for key in ("test_elbo", "test_iwae", "num_test_examples", "structured_prediction") if key in old},
+            "new": {key: scores[key] for key in ("test_elbo", "structured_prediction") if key in scores}
+                   | ({"test_iwae": scores["test_iwae"]["value"]} if "test_iwae" in scores else {}),
             "why": reason or "re-measured under the evaluation protocol (keras_hvae.training.rescore.rescore_preset)",
         })
         metadata["scores"] = scores
