@@ -422,6 +422,11 @@ def cmd_evaluate(args):
         return 2
     else:
         model, dataset, x = _evaluation_inputs(args)
+    if hasattr(model, "conditional_log_likelihood"):  # p(x^u | x^k): the task's scores, not a bound on p(x)
+        if processes > 1:
+            raise ValueError(f"{type(model).__name__} presets are evaluated in one process (the structured-"
+                             "prediction table); leave out the cluster options.")
+        return _evaluate_conditional(args, model, dataset, x)
     total = len(x)
     text = hasattr(model, "bits_per_word")
     if not args.quiet and chief:
@@ -620,6 +625,37 @@ def _anomaly_set_scores(model, x, columns, num_samples, seed, progress, label):
     bounds = anomaly_scores(model, x, needed, num_samples=num_samples, seed=seed, progress=progress, label=label)
     ratios = likelihood_ratios(bounds, llr_ks) if llr_ks else {}
     return {column: (bounds if kind == "bound" else ratios)[k] for _, column, kind, k in columns}
+
+
+def _evaluate_conditional(args, model, dataset, x):
+    """`keras-hvae evaluate` of a conditional MatNet trained on quadrant masks:
+    the structured-prediction table (Fig. 2) on --iwae-limit random examples
+    with --iwae-samples importance samples; other conditional models have no
+    score to print here and say so."""
+    from keras_hvae.evaluation.structured_prediction import structured_prediction_scores
+
+    if getattr(model, "mask_generator", None) != "quadrants":
+        raise ValueError(f"{type(model).__name__} ({args.preset}) models p(x^u | x^k) for its "
+                         f"{getattr(model, 'mask_generator', None)!r} masks: it has no bound on p(x) to evaluate; "
+                         f"`keras-hvae inpaint --preset {args.preset}` fills in images.")
+    if not args.quiet:
+        print(f"Evaluating {args.preset} on {dataset} ({args.split} split, {len(x)} examples, {args.precision}): "
+              f"NLL of the missing quadrants with 1, 2 and 3 visible, k={args.iwae_samples} importance samples, on "
+              f"{min(args.iwae_limit, len(x))} examples drawn at random (seed {args.seed}).", file=sys.stderr)
+    table = structured_prediction_scores(model, x, num_samples=args.iwae_samples, num_examples=args.iwae_limit,
+                                         seed=args.seed, progress=not args.quiet)
+    if args.json:
+        print(json.dumps({"structured_prediction": table, "preset": args.preset, "dataset": dataset,
+                          "split": args.split, "precision": args.precision}, indent=2))
+        return 0
+    print(f"{args.preset} on {dataset} ({args.split} split, {args.precision}): the structured-prediction task "
+          f"(MatNet paper, Fig. 2)")
+    _print_table([(f"{n} visible", row["num_examples"], f"{row['nll']:.3f}", _se(row["standard_error"]),
+                   f"{row['paper']:.2f}") for n, row in table.items()],
+                 ("quadrants", "examples", "NLL of the missing (nats)", "± s.e.", "paper"))
+    print(f"(examples drawn uniformly at random from the whole split, seed {args.seed}; importance-weighted "
+          f"estimate with k={args.iwae_samples}, an upper bound on the NLL)")
+    return 0
 
 
 def cmd_anomaly(args):

@@ -21,5 +21,6 @@ from keras_hvae.evaluation.protocol import (  # noqa: F401
 )
 from keras_hvae.evaluation.structured_prediction import (  # noqa: F401
     quadrant_nll,
+    structured_prediction_scores,
     structured_prediction_table,
 )

@@ -25,7 +25,7 @@ TINY_QUADRANTS = {
 }
 
 
-def test_the_recipe_scores_the_missing_quadrants_on_random_test_digits(tmp_path, mnist_splits):
+def test_the_recipe_scores_the_missing_quadrants_on_random_test_digits(tmp_path, mnist_splits, capsys):
     from keras_hvae.cli import main
     from keras_hvae.models.matnet import ConditionalMatNet
     from keras_hvae.training.recipe_data import data_source
@@ -55,6 +55,31 @@ def test_the_recipe_scores_the_missing_quadrants_on_random_test_digits(tmp_path,
         np.testing.assert_allclose(again[n]["nll"], table[n]["nll"], rtol=1e-5)
     written = json.loads((preset / "metadata.json").read_text())
     assert written["corrections"][-1]["old"]["structured_prediction"] == table
+    # `keras-hvae evaluate` prints the same table (same draw, same seeds), not a bound on p(x)
+    capsys.readouterr()
+    assert main(["evaluate", "--preset", str(preset), "--iwae-limit", "30", "--iwae-samples", "3", "--json",
+                 "--quiet"]) == 0
+    printed = json.loads(capsys.readouterr().out)["structured_prediction"]
+    for n in "123":
+        np.testing.assert_allclose(printed[n]["nll"], table[n]["nll"], rtol=1e-5)
+        assert printed[n]["paper"] == {"1": 57.45, "2": 36.82, "3": 17.96}[n]
+    # and `keras-hvae inpaint` fills in quadrants with it and writes the before/after picture
+    assert main(["inpaint", "--preset", str(preset), "--num", "6", "--out", str(tmp_path / "inpaint.png")]) == 0
+    assert (tmp_path / "inpaint.png").stat().st_size > 1000
+
+
+def test_evaluating_a_conditional_model_of_other_masks_says_why_not(tmp_path, capsys):
+    from keras_hvae.cli import main
+    from keras_hvae.models.matnet import ConditionalMatNet
+    from keras_hvae.utils.presets import save_preset
+
+    model = ConditionalMatNet.from_architecture("mnist_quadrants", channels=4, modules=1, fc_units=16,
+                                                mask_generator="squares", seed=0)
+    model.build()
+    save_preset(model, tmp_path / "squares", metadata={"dataset": "binarized_mnist"})
+    assert main(["evaluate", "--preset", str(tmp_path / "squares"), "--iwae-limit", "5", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "'squares' masks: it has no bound on p(x) to evaluate" in err and "keras-hvae inpaint" in err, err
 
 
 @pytest.mark.parametrize("option", ["num_samples", "num_examples"])
