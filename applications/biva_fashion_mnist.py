@@ -1,4 +1,4 @@
-"""Retrains the shipped `biva_fashion_mnist` preset (about 80 minutes at 0.24 s per step on 2 CPU cores).
+"""Retrains the shipped `biva_fashion_mnist` preset (about 75 minutes at 0.26 s per step on 2 CPU cores).
 
     python applications/biva_fashion_mnist.py --out runs/biva_fashion_mnist [--resume]
 """

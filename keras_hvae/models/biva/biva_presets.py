@@ -57,7 +57,7 @@ RECIPES = {
         },
         "dataset": "binarized_fashion_mnist",
         "batch_size": 48,
-        "epochs": 18,
+        "epochs": 16,
         "precision": "bfloat16",
         "optimizer": _ADAMAX_EMA,
         "weights_dtype": "float16",
