@@ -31,6 +31,13 @@ def test_preset_files_fit_the_repository_cap(name):
     assert SHIPPED[name].get("weights_dtype", "float32") in ("float32", "float16")
 
 
+def test_the_package_with_its_presets_stays_under_100_mb():
+    """Issue 13: presets stay small enough that the installed package is under 100 MB."""
+    package = SHIPPED_DIR.parent
+    total = sum(p.stat().st_size for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    assert total < 100 * 10**6, f"keras_hvae/ holds {total / 1e6:.1f} MB"
+
+
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_metadata_records_recipe_data_and_scores(name):
     meta = SHIPPED[name]
