@@ -311,8 +311,10 @@ class MNISTQuadrants(BinarizedMNIST):
 
     def __init__(self, name="binarized_mnist_quadrants", num_samples=1000, num_examples=1000, **kwargs):
         super().__init__(name, **kwargs)
-        self.num_samples = _positive(num_samples, "num_samples")
-        self.num_examples = _positive(num_examples, "num_examples")
+        from keras_hvae.utils.validation import check_count
+
+        self.num_samples = check_count(num_samples, "num_samples")
+        self.num_examples = check_count(num_examples, "num_examples")
 
     def describe(self):
         # Scores are on the binarised MNIST test digits.
@@ -331,12 +333,6 @@ class MNISTQuadrants(BinarizedMNIST):
         return {"structured_prediction": structured_prediction_scores(
             model, super().test(), num_samples=self.num_samples, num_examples=self.num_examples, seed=DEFAULT_SEED,
             progress=True)}
-
-
-def _positive(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{what} must be a positive whole number, got {value!r}.")
-    return int(value)
 
 
 #: dataset name -> its `DataSource` class.
