@@ -110,6 +110,10 @@ class BinarizedMNIST(ImageSource):
     def __init__(self, name="binarized_mnist", **kwargs):
         super().__init__(name, **kwargs)
 
+    def describe(self):
+        # Every MNIST source (few labels, quadrants) is scored on the binarised MNIST test digits.
+        return dict(super().describe(), dataset="binarized_mnist")
+
     def train(self, batch_size, seed=0):
         from keras_hvae.datasets import binarized_mnist
 
@@ -167,10 +171,6 @@ class MNISTWithFewLabels(BinarizedMNIST):
         self.label_seed = int(label_seed)
         self.labelled_per_batch = int(labelled_per_batch)
         self.baseline_steps = int(baseline_steps)
-
-    def describe(self):
-        # Scores are on the binarised MNIST test digits.
-        return dict(super().describe(), dataset="binarized_mnist")
 
     def labelled_indices(self, y_train):
         """Indices of the labelled training digits: `labels_per_class` of each class, seeded."""
@@ -315,10 +315,6 @@ class MNISTQuadrants(BinarizedMNIST):
 
         self.num_samples = check_count(num_samples, "num_samples")
         self.num_examples = check_count(num_examples, "num_examples")
-
-    def describe(self):
-        # Scores are on the binarised MNIST test digits.
-        return dict(super().describe(), dataset="binarized_mnist")
 
     def test(self):
         """None: a conditional model has no unconditional bound to score (see `extra_scores`)."""
