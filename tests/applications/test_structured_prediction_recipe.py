@@ -49,6 +49,8 @@ def test_the_recipe_scores_the_missing_quadrants_on_random_test_digits(tmp_path,
     nll = quadrant_nll(model, x, 2, num_samples=3, chunk_size=3, batch_size=25, seed=0)
     np.testing.assert_allclose(np.mean(nll), table["2"]["nll"], rtol=1e-5)
     np.testing.assert_allclose(np.std(nll, ddof=1) / np.sqrt(30), table["2"]["standard_error"], rtol=1e-5)
+    one_sample = quadrant_nll(model, x, 2, num_samples=1, batch_size=250, seed=0)  # the recorded conditional ELBO
+    np.testing.assert_allclose(np.mean(one_sample), table["2"]["elbo_nll_on_the_same_examples"], rtol=1e-5)
     # the files alone give the recorded numbers again, and a rewrite records the old ones
     again = rescore_preset(str(preset), write=True, reason="test", verbose=0)["structured_prediction"]
     for n in "123":
