@@ -43,6 +43,22 @@ def test_long_metadata_is_cut_to_fit(monkeypatch, capsys):
     assert any("…" in line for line in lines)
 
 
+def test_a_conditional_preset_lists_its_quadrant_nlls_not_bounds(monkeypatch, capsys):
+    import keras_hvae.utils.presets as presets
+
+    table = {n: {"nll": v, "standard_error": 0.5, "num_samples": 1000} for n, v in (("1", 61.234), ("2", 40.5),
+                                                                                     ("3", 19.0))}
+    listed = {"inpainter": {"class_name": "ConditionalMatNet", "dataset": "binarized_mnist", "parameters": 3e6,
+                            "scores": {"structured_prediction": table}}}
+    monkeypatch.setattr(presets, "shipped_presets", lambda: listed)
+    assert main(["presets"]) == 0
+    lines = _lines(capsys)
+    row = next(line for line in lines if line.startswith("inpainter "))
+    assert "NLL 61.23 / 40.50 / 19.00" in row and "k=" not in row, row
+    assert all(len(line) <= 100 for line in lines), max(lines, key=len)
+    assert any(line.startswith("NLL: -log p(missing quadrants") for line in lines)
+
+
 def test_presets_name_and_json_give_the_details(capsys):
     from keras_hvae.utils.presets import shipped_presets
 
