@@ -831,7 +831,9 @@ def cmd_demo(args):
     from keras_hvae.evaluation.plots import save_image_grid, save_kl_bars, save_reconstructions
 
     presets = shipped_presets()
-    names = args.preset or [n for n, m in presets.items() if m.get("dataset") == "binarized_mnist"]
+    # the unconditional models of binarised MNIST (a conditional one has no samples or bound of p(x) to show)
+    names = args.preset or [n for n, m in presets.items() if m.get("dataset") == "binarized_mnist"
+                            and "structured_prediction" not in m.get("scores", {})]
     for name in args.preset or ():
         _check_preset(name)  # before the MNIST download
     if not names:
@@ -849,6 +851,10 @@ def cmd_demo(args):
     for name in names:
         started = time.time()
         model = _load(name, args.precision)
+        if hasattr(model, "conditional_log_likelihood"):
+            raise ValueError(f"{name} is a {type(model).__name__}: it models the missing pixels given the visible "
+                             f"ones, not p(x), so the demo has nothing to show of it; `keras-hvae inpaint --preset "
+                             f"{name}` fills in digits and `keras-hvae evaluate --preset {name}` scores it.")
         meta = model.preset_metadata
         save_image_grid(model.sample(64, seed=0, mean=True), out / f"{name}_samples.png", title=f"{name}: samples")
         x = test_inputs(meta.get("dataset", "binarized_mnist"), path=args.data)  # the whole split

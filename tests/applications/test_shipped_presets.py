@@ -11,7 +11,9 @@ from keras_hvae.utils.presets import load_preset, sha256_of, shipped_presets
 from keras_hvae.utils.registry import SHIPPED_DIR
 
 SHIPPED = shipped_presets()
-IMAGE_PRESETS = [n for n, m in SHIPPED.items() if m.get("dataset") == "binarized_mnist"]
+#: The unconditional models of binarised MNIST (the ones `keras-hvae demo` shows).
+IMAGE_PRESETS = [n for n, m in SHIPPED.items() if m.get("dataset") == "binarized_mnist"
+                 and "structured_prediction" not in m.get("scores", {})]
 
 
 def test_the_readme_presets_are_shipped():
@@ -145,7 +147,7 @@ def test_shipped_conditional_preset_reproduces_its_quadrant_scores(name):
 
 
 @pytest.mark.parametrize("name", STRUCTURED_PREDICTION_PRESETS)
-def test_shipped_conditional_preset_inpaints_from_the_command_and_its_export(name, tmp_path):
+def test_shipped_conditional_preset_inpaints_from_the_command_and_its_export(name, tmp_path, capsys):
     """Issue 13: `keras-hvae inpaint --preset NAME` writes the before/after
     picture out of the box, and the SavedModel's `inpaint` endpoint keeps the
     visible quadrants and fills the missing one with a digit that fits them
@@ -159,6 +161,9 @@ def test_shipped_conditional_preset_inpaints_from_the_command_and_its_export(nam
     out = tmp_path / "inpaint.png"
     assert main(["inpaint", "--preset", name, "--num", "6", "--out", str(out)]) == 0
     assert out.stat().st_size > 1000
+    # the demo (samples and bounds of p(x)) refuses it by name and points to the commands that serve it
+    assert main(["demo", "--preset", name, "--out", str(tmp_path / "demo"), "--limit", "10"]) == 2
+    assert f"keras-hvae inpaint --preset {name}" in capsys.readouterr().err
     if keras.backend.backend() != "tensorflow":
         return
     from tests.hvae_test_case import check_saved_model_endpoints

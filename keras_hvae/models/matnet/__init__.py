@@ -61,4 +61,5 @@ __all__ = [
 
 register_models(MatNet, ConditionalMatNet)
 register_presets(matnet_presets.PRESETS, MatNet)
+register_presets(matnet_presets.CONDITIONAL_PRESETS, ConditionalMatNet)
 register_recipes(matnet_presets.RECIPES)

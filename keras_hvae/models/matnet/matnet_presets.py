@@ -1,6 +1,6 @@
 """The shipped MatNet presets and the recipes that train them (data only).
 
-`PRESETS` maps each shipped preset to its directory under
+`PRESETS` (MatNet) and `CONDITIONAL_PRESETS` (ConditionalMatNet) map each shipped preset to its directory under
 `keras_hvae/presets/`; `RECIPES` holds the training recipe of each, in the
 format of a `keras-hvae train --config` file (`keras-hvae train --recipe NAME`).
 
@@ -11,6 +11,7 @@ epochs.
 """
 
 PRESETS = {"matnet_binarized_mnist": "matnet_binarized_mnist"}
+CONDITIONAL_PRESETS = {"matnet_mnist_inpainting": "matnet_mnist_inpainting"}
 
 RECIPES = {
     "matnet_binarized_mnist": {
