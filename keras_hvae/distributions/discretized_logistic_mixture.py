@@ -189,4 +189,5 @@ class DiscretizedLogisticMixture:
         else:
             means = ops.clip(self.means, -1.0, 1.0)
         weights = ops.expand_dims(ops.softmax(self.logits, axis=-1), -2)
-        return ops.sum(weights * means, axis=-1)
+        # the weights sum to 1 only up to rounding: clip again so the promise [-1, 1] holds exactly
+        return ops.clip(ops.sum(weights * means, axis=-1), -1.0, 1.0)

@@ -121,6 +121,20 @@ def test_mixture_grey_samples_and_mean():
     assert mean.shape == (1, 100, 200, 1) and np.all(np.abs(mean) <= 1)
 
 
+def test_mixture_mean_stays_in_the_data_range_when_every_component_sits_on_an_edge():
+    # every component's mean far below -1 (clipped to -1): the weighted sum of -1s must be -1 exactly, not
+    # -1.0000001 from weights that sum to 1 only up to rounding (the shipped 8-bit preset's mean image did this)
+    rng = np.random.default_rng(3)
+    k = 5
+    pixels = [np.concatenate([rng.normal(0, 3, k), np.full(k, sign * 3.0), rng.uniform(-3, -1, k), np.zeros(k)])
+              for sign in (-1.0, 1.0) for _ in range(200)]
+    d = DiscretizedLogisticMixture(tensor(np.stack(pixels).reshape(1, 20, 20, -1), "float32"), k)
+    mean = to_np(d.mean()).ravel()
+    assert np.all(mean >= -1.0) and np.all(mean <= 1.0), (mean.min(), mean.max())
+    np.testing.assert_allclose(mean[:200], -1.0, atol=1e-6)
+    np.testing.assert_allclose(mean[200:], 1.0, atol=1e-6)
+
+
 def test_single_component_mean_is_clipped_location():
     loc = np.array([-1.7, -0.2, 0.4, 1.3], "float32").reshape(1, 2, 2, 1)
     for cls in CLASSES.values():

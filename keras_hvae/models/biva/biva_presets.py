@@ -18,7 +18,8 @@ the class and the decoder ignores y; tests/models/biva/test_semi_supervised.py
 measures its 100-label gain over the labels-only classifier).
 """
 
-PRESETS = {"biva_binarized_mnist": "biva_binarized_mnist", "biva_fashion_mnist": "biva_fashion_mnist"}
+PRESETS = {"biva_binarized_mnist": "biva_binarized_mnist", "biva_fashion_mnist": "biva_fashion_mnist",
+           "biva_fashion_mnist_8bit": "biva_fashion_mnist_8bit"}
 SEMI_SUPERVISED_PRESETS = {"biva_ssl_mnist100": "biva_ssl_mnist100"}
 
 _ADAMAX_EMA = {"class_name": "keras_hvae>Adamax", "config": {"learning_rate": 2e-3, "use_ema": True, "ema_momentum": 0.999}}
