@@ -27,6 +27,44 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class ClassificationError(keras.callbacks.Callback):
+    """Logs the error of `model.classify` on held-out examples after every
+    epoch as `logs[name]` (a fraction), so the history and the progress line
+    show the classifier's curve; it selects nothing.
+
+    Args:
+        x, y: held-out inputs and their integer labels (numpy).
+        name: the key in the epoch logs.
+
+    Example:
+    >>> class Majority(keras.Model):
+    ...     def classify(self, x):
+    ...         return np.zeros(len(x), "int64")
+    >>> cb = ClassificationError(np.zeros((4, 2)), np.array([0, 0, 1, 2]))
+    >>> cb.set_model(Majority())
+    >>> logs = {}
+    >>> cb.on_epoch_end(0, logs)
+    >>> logs["val_error"]
+    0.5
+    """
+
+    def __init__(self, x, y, name="val_error"):
+        super().__init__()
+        import numpy as np
+
+        self.x, self.y = x, np.asarray(y).reshape(-1)
+        if len(self.x) != len(self.y) or not len(self.y):
+            raise ValueError(f"ClassificationError needs as many labels as inputs, at least one: got "
+                             f"{len(self.x)} inputs and {len(self.y)} labels.")
+        self.name = str(name)
+
+    def on_epoch_end(self, epoch, logs=None):
+        import numpy as np
+
+        if logs is not None:
+            logs[self.name] = float(np.mean(np.asarray(self.model.classify(self.x)).reshape(-1) != self.y))
+
+
 class ScoresAtTrainEnd(keras.callbacks.Callback):
     """At the end of training: `scores(model)` into
     `model.preset_metadata[key]` (and `self.scores`), so that the preset

@@ -202,6 +202,22 @@ class MNISTWithFewLabels(BinarizedMNIST):
     def validation(self):
         return None
 
+    def callbacks(self):
+        """`val_error` in every epoch's logs: the error of q(y|x) on the
+        `validation_limit` validation digits drawn at random (seed 0), binarised
+        once with `EVAL_BINARIZATION_SEED` (logged only: the schedule is fixed)."""
+        from keras_hvae.datasets import load_mnist
+        from keras_hvae.datasets.registry import test_inputs
+        from keras_hvae.evaluation.protocol import random_subset
+        from keras_hvae.training.callbacks import ClassificationError
+
+        if not self.validation_limit:
+            return []
+        y = load_mnist()["validation"][1]
+        x = test_inputs("binarized_mnist", split="validation", seed=EVAL_BINARIZATION_SEED)
+        idx = random_subset(len(y), min(int(self.validation_limit), len(y)), 0)
+        return [ClassificationError(x[idx], y[idx])]
+
     def extra_scores(self, model):
         """Test error of q(y|x) on the test digits (the whole split, or the
         `eval_limit` digits the protocol draws at random, seed 0), and of the

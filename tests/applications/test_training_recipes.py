@@ -81,6 +81,32 @@ def test_the_semi_supervised_recipe_uses_100_balanced_labels():
     np.testing.assert_array_equal(idx, data_source("binarized_mnist_100_labels").labelled_indices(y))  # seeded
 
 
+def test_the_semi_supervised_recipe_logs_its_classifier_error_on_random_validation_digits():
+    from keras_hvae.datasets import load_mnist
+    from keras_hvae.evaluation.protocol import random_subset
+    from keras_hvae.training.callbacks import ClassificationError
+    from keras_hvae.training.recipe_data import data_source
+
+    [callback] = data_source("binarized_mnist_100_labels", validation_limit=300).callbacks()
+    idx = random_subset(10000, 300, 0)
+    assert not np.array_equal(np.sort(idx), np.arange(300))  # drawn from the whole split, not its first digits
+    np.testing.assert_array_equal(callback.y, load_mnist()["validation"][1][idx])
+    assert callback.x.shape == (300, 28, 28, 1) and set(np.unique(callback.x)) == {0.0, 1.0}
+
+    class Threshold(keras.Model):  # a fixed "classifier": class 1 when more than 100 pixels are on
+        def classify(self, x):
+            return (x.reshape(len(x), -1).sum(-1) > 100).astype("int64")
+
+    callback.set_model(Threshold())
+    logs = {"loss": 1.0}
+    callback.on_epoch_end(0, logs)
+    expected = np.mean((callback.x.reshape(300, -1).sum(-1) > 100).astype("int64") != callback.y)
+    assert logs["val_error"] == pytest.approx(expected) and 0.5 < expected < 1.0 and logs["loss"] == 1.0
+    assert data_source("binarized_mnist_100_labels", validation_limit=0).callbacks() == []
+    with pytest.raises(ValueError, match="as many labels as inputs"):
+        ClassificationError(np.zeros((3, 2)), np.zeros(2))
+
+
 def test_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     run_recipe(tiny_recipe(), tmp_path / "run", epochs=2, verbose=0)
     with pytest.raises(FileExistsError, match="--resume"):
