@@ -585,34 +585,50 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         """
         x = self._eager_inputs(x)
         gen = self._call_stream(seed)
-        # one example's k samples never exceed `iwae_max_rows` rows in a pass,
-        # so memory stays bounded for any k
-        max_chunk = max(1, int(self.iwae_max_rows) // max(1, int(self.rows_per_example)))
-        chunk = int(chunk_size or min(num_samples, max_chunk))
-        n = int(x.shape[0])
-        per_pass = max(1, int(self.iwae_max_rows) // max(1, chunk * int(self.rows_per_example)))
         label = f"IWAE k={num_samples}" if label is None else str(label)
-        with Progress(n * num_samples, label, unit="samples", enabled=bool(verbose), min_interval=5.0) as bar:
-            if n > per_pass:
-                return np.concatenate(
-                    [self._iwae_slice(x[i:i + per_pass], num_samples, chunk, gen, bar) for i in range(0, n, per_pass)]
-                )
-            return self._iwae_slice(x, num_samples, chunk, gen, bar)
+        with Progress(int(x.shape[0]) * num_samples, label, unit="samples", enabled=bool(verbose),
+                      min_interval=5.0) as bar:
+            return self.importance_sampled(
+                x, num_samples, lambda x, k: ops.logsumexp(self.log_importance_weights(x, k, gen), axis=1),
+                "iwae", chunk_size=chunk_size, bar=bar)
 
-    def _iwae_slice(self, x, num_samples, chunk, gen, bar=None):
-        partials = []
-        done = 0
-        while done < num_samples:
-            k = min(chunk, num_samples - done)
-            fn = lambda x, k=k: ops.logsumexp(self.log_importance_weights(x, k, gen), axis=1)
-            partials.append(ops.convert_to_numpy(self._run(f"iwae_{k}", fn, x)).astype("float64"))
-            done += k
-            if bar is not None:
-                bar.update(k * int(x.shape[0]))
-        stacked = np.stack(partials, axis=1)
-        m = stacked.max(axis=1, keepdims=True)
-        lse = m[:, 0] + np.log(np.exp(stacked - m).sum(axis=1))
-        return lse - math.log(num_samples)
+    def importance_sampled(self, x, num_samples, log_sum_weights, name, chunk_size=None, bar=None):
+        """``log (1/S) sum_s w_s`` per example, from passes of at most
+        `iwae_max_rows` network rows: the S samples run in chunks (one
+        example's chunk never exceeds the cap, so memory stays bounded for
+        any S), a batch in slices of examples, and the chunks combine by a
+        float64 log-mean-exp. `iwae_bound` and `anomaly_score` use it.
+
+        Args:
+            x: a batch of inputs (eager tensor).
+            num_samples: S.
+            log_sum_weights: `f(x, s)` -> `(batch,)`, the logsumexp of s
+                fresh log-weights per example (traced once per chunk size).
+            name: the name of the compiled pass (with the chunk size).
+            chunk_size: samples per pass (default: all S, up to the cap).
+            bar: a `Progress` to move by the samples of every pass.
+
+        Returns:
+            numpy float64 array `(batch,)`.
+        """
+        rows = max(1, int(self.rows_per_example))
+        chunk = int(chunk_size or min(num_samples, max(1, int(self.iwae_max_rows) // rows)))
+        per_pass = max(1, int(self.iwae_max_rows) // (chunk * rows))
+        out = []
+        for start in range(0, int(x.shape[0]), per_pass):
+            part = x[start:start + per_pass]
+            partials, done = [], 0
+            while done < num_samples:
+                s = min(chunk, num_samples - done)
+                partials.append(ops.convert_to_numpy(
+                    self._run(f"{name}_{s}", lambda x, s=s: log_sum_weights(x, s), part)).astype("float64"))
+                done += s
+                if bar is not None:
+                    bar.update(s * int(part.shape[0]))
+            stacked = np.stack(partials, axis=1)
+            m = stacked.max(axis=1, keepdims=True)
+            out.append(m[:, 0] + np.log(np.exp(stacked - m).sum(axis=1)) - math.log(num_samples))
+        return np.concatenate(out)
 
     def num_dims(self, x):
         """Data dimensions each example's bound covers, `(N,)`: `num_data_dims`

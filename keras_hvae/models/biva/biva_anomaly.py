@@ -23,9 +23,6 @@ runs BIVA's shared top-down step with both draws at every level and keeps,
 per level, the prior one for levels <= k and the posterior one above.
 """
 
-import math
-
-import numpy as np
 from keras import ops
 
 
@@ -117,7 +114,9 @@ class AnomalyScoreMixin:
                 log-mean-exp over S draws (L^{>k}_S).
             seed: int seed (None: the model's stream). With the same seed,
                 `anomaly_score(x, 0)` equals `elbo(x)`.
-            chunk_size: samples per batched pass when S > 1 (default S).
+            chunk_size: samples per batched pass when S > 1 (default: S, up to
+                `iwae_max_rows` network rows per pass; larger batches run in
+                slices of examples, so memory stays bounded for any S).
 
         Returns:
             numpy array of shape `(batch,)`; divide by
@@ -140,19 +139,9 @@ class AnomalyScoreMixin:
 
             return ops.convert_to_numpy(self._run(f"anomaly_{k}", fn, x))
 
-        chunk = int(chunk_size or num_samples)
-        partials, done = [], 0
-        while done < num_samples:
-            s = min(chunk, num_samples - done)
+        def log_sum_weights(x, s):
+            batch = ops.shape(x)[0]
+            t = self._anomaly_terms(ops.repeat(x, s, axis=0), k, gen)
+            return ops.logsumexp(ops.reshape(t["log_px"] + t["log_ratio"], (batch, s)), axis=1)
 
-            def fn(x, s=s):
-                batch = ops.shape(x)[0]
-                t = self._anomaly_terms(ops.repeat(x, s, axis=0), k, gen)
-                log_w = ops.reshape(t["log_px"] + t["log_ratio"], (batch, s))
-                return ops.logsumexp(log_w, axis=1)
-
-            partials.append(ops.convert_to_numpy(self._run(f"anomaly_{k}_{s}", fn, x)).astype("float64"))
-            done += s
-        stacked = np.stack(partials, axis=1)
-        m = stacked.max(axis=1, keepdims=True)
-        return m[:, 0] + np.log(np.exp(stacked - m).sum(axis=1)) - math.log(num_samples)
+        return self.importance_sampled(x, num_samples, log_sum_weights, f"anomaly_{k}", chunk_size=chunk_size)
