@@ -383,8 +383,3 @@ def data_source(name, **options):
     if name not in SOURCES:
         raise ValueError(f"unknown dataset {name!r}; known: {sorted(SOURCES)}.")
     return SOURCES[name](name, **options)
-
-
-def test_digits():
-    """The 10k MNIST test digits with one fixed, seeded binarisation (numpy)."""
-    return BinarizedMNIST().test()

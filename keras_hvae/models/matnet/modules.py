@@ -118,8 +118,36 @@ class _Module(keras.layers.Layer):
         return config
 
 
+class _TopDown(_Module):
+    """What every top-down module has: ``z_dim``, the prior of Eq. 8 (two
+    layers, built by `_build_prior` after the update's own layers) and
+    ``call = update``."""
+
+    def __init__(self, width, z_dim, with_prior=True, **kwargs):
+        super().__init__(width, **kwargs)
+        self.z_dim = int(z_dim)
+        self.with_prior = bool(with_prior)
+
+    def _build_prior(self):
+        if self.with_prior:
+            self.prior_in = self._linear(self.width, name="prior_in")
+            self.prior_out = self._linear(2 * self.z_dim, SMALL_INIT, name="prior_out")
+
+    def prior(self, h):
+        """Eq. 8: ``(mu_bar, log_var_bar)`` of ``p(z_i | h_i^t)``."""
+        return split_gaussian(self.prior_out(self._act(self.prior_in(h))))
+
+    def call(self, h, z):
+        return self.update(h, z)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"z_dim": self.z_dim, "with_prior": self.with_prior})
+        return config
+
+
 @keras.saving.register_keras_serializable(package="keras_hvae")
-class TDModule(_Module):
+class TDModule(_TopDown):
     """Top-down module: the residual update of Eq. 7 and the prior of Eq. 8.
 
     Args:
@@ -140,35 +168,19 @@ class TDModule(_Module):
     """
 
     def __init__(self, width, z_dim, with_prior=True, **kwargs):
-        super().__init__(width, **kwargs)
-        self.z_dim = int(z_dim)
-        self.with_prior = bool(with_prior)
+        super().__init__(width, z_dim, with_prior, **kwargs)
         self.update_in = self._linear(self.width, name="update_in")  # v_i^t
         self.update_out = self._linear(self.width, SMALL_INIT, name="update_out")  # w_i^t
-        if self.with_prior:
-            self.prior_in = self._linear(self.width, name="prior_in")
-            self.prior_out = self._linear(2 * self.z_dim, SMALL_INIT, name="prior_out")
-
-    def prior(self, h):
-        """Eq. 8: ``(mu_bar, log_var_bar)`` of ``p(z_i | h_i^t)``."""
-        return split_gaussian(self.prior_out(self._act(self.prior_in(h))))
+        self._build_prior()
 
     def update(self, h, z):
         """Eq. 7: the next TD state."""
         r = self.update_out(self._act(self.update_in(ops.concatenate([h, z], axis=-1))))
         return self._act(h + r)
 
-    def call(self, h, z):
-        return self.update(h, z)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"z_dim": self.z_dim, "with_prior": self.with_prior})
-        return config
-
 
 @keras.saving.register_keras_serializable(package="keras_hvae")
-class GRUTDModule(_Module):
+class GRUTDModule(_TopDown):
     """Fully-connected top-down module with a stochastic GRU-style update.
 
     ``h' = (1 - u) * h + u * tanh(W_c [r * h; z] + b_c)`` with
@@ -183,17 +195,10 @@ class GRUTDModule(_Module):
 
     def __init__(self, width, z_dim, with_prior=True, **kwargs):
         kwargs["spatial"] = False
-        super().__init__(width, **kwargs)
-        self.z_dim = int(z_dim)
-        self.with_prior = bool(with_prior)
+        super().__init__(width, z_dim, with_prior, **kwargs)
         self.gates = self._linear(2 * self.width, name="gates")
         self.candidate = self._linear(self.width, name="candidate")
-        if self.with_prior:
-            self.prior_in = self._linear(self.width, name="prior_in")
-            self.prior_out = self._linear(2 * self.z_dim, SMALL_INIT, name="prior_out")
-
-    def prior(self, h):
-        return split_gaussian(self.prior_out(self._act(self.prior_in(h))))
+        self._build_prior()
 
     def update(self, h, z):
         g = ops.sigmoid(self.gates(ops.concatenate([h, z], axis=-1)))
@@ -201,13 +206,9 @@ class GRUTDModule(_Module):
         c = ops.tanh(self.candidate(ops.concatenate([r * h, z], axis=-1)))
         return (1.0 - u) * h + u * c
 
-    def call(self, h, z):
-        return self.update(h, z)
-
     def get_config(self):
         config = super().get_config()
         config.pop("spatial", None)
-        config.update({"z_dim": self.z_dim, "with_prior": self.with_prior})
         return config
 
 
