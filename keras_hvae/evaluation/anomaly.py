@@ -21,6 +21,8 @@ an out-of-distribution input is explained by low-level statistics, so its
 L^{>k} falls far below L: LLR^{>k} is high on anomalies.
 """
 
+import textwrap
+
 import numpy as np
 
 
@@ -328,7 +330,7 @@ def plot_anomaly_histograms(scores_in, scores_out, path, bins=40, labels=("in-di
         path: output file (PNG).
         bins: histogram bins.
         labels: legend entries.
-        title: optional figure title.
+        title: optional figure title (wrapped to the figure's width).
         higher_is_anomalous: the scores are high on anomalies (for the
             AUROC in the labels): a bool, or a dict `{key: bool}`.
 
@@ -341,7 +343,10 @@ def plot_anomaly_histograms(scores_in, scores_out, path, bins=40, labels=("in-di
     if not isinstance(scores_in, dict):
         scores_in, scores_out = {None: scores_in}, {None: scores_out}
     keys = list(scores_in)
-    fig = Figure(figsize=(4 * len(keys), 3))
+    # the title wraps to the figure's width (about 40 characters per 4-inch panel) instead of running off it
+    title = textwrap.fill(str(title), 40 * len(keys)) if title else None
+    lines = title.count("\n") + 1 if title else 0
+    fig = Figure(figsize=(4 * len(keys), 3 + 0.25 * lines))
     FigureCanvasAgg(fig)  # the Agg canvas, independent of pyplot's backend
     axes = fig.subplots(1, len(keys), squeeze=False)
     for ax, k in zip(axes[0], keys):

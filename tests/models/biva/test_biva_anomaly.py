@@ -99,3 +99,16 @@ def test_importance_sampled_chunks_and_slices_combine_to_the_log_mean_exp(tiny_m
         chunks = [min(width, 10 - d) for d in range(0, 10, width)]
         expected = np.arange(5) / 2 + np.log(sum(np.exp(np.arange(s)).sum() for s in chunks) / 10)
         np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=str((cap, chunk)))
+
+
+def test_a_long_histogram_title_wraps_onto_a_taller_figure_instead_of_running_off_it(tmp_path):
+    import struct
+
+    a, b = np.random.default_rng(0).normal(size=(2, 50))
+
+    def size(path):
+        return struct.unpack(">II", open(path, "rb").read(24)[16:24])  # the PNG's IHDR width, height
+
+    short = size(plot_anomaly_histograms(a, b, tmp_path / "short.png", title="k = 0"))
+    long = size(plot_anomaly_histograms(a, b, tmp_path / "long.png", title="preset: " + "a long dataset name " * 6))
+    assert long[0] == short[0] and long[1] >= short[1] + 3 * 20, (short, long)  # three more lines, 0.25 in each
