@@ -3,6 +3,7 @@
 import time
 
 import keras
+import numpy as np
 
 
 class TimeLimit(keras.callbacks.Callback):
@@ -50,8 +51,6 @@ class ClassificationError(keras.callbacks.Callback):
 
     def __init__(self, x, y, name="val_error"):
         super().__init__()
-        import numpy as np
-
         self.x, self.y = x, np.asarray(y).reshape(-1)
         if len(self.x) != len(self.y) or not len(self.y):
             raise ValueError(f"ClassificationError needs as many labels as inputs, at least one: got "
@@ -59,8 +58,6 @@ class ClassificationError(keras.callbacks.Callback):
         self.name = str(name)
 
     def on_epoch_end(self, epoch, logs=None):
-        import numpy as np
-
         if logs is not None:
             logs[self.name] = float(np.mean(np.asarray(self.model.classify(self.x)).reshape(-1) != self.y))
 
@@ -335,8 +332,6 @@ class RollbackOnStall(keras.callbacks.Callback):
         return [guard.recent_losses, guard.filled, guard.streak]
 
     def _take(self, epoch, batch):
-        import numpy as np
-
         model = self.model  # on JAX this syncs the training state into the variables
 
         def copy(variable):
