@@ -410,7 +410,7 @@ def cmd_evaluate(args):
               f"must join within {args.join_timeout} s (--join-timeout), else JAX stops this one", file=sys.stderr,
               flush=True)
         try:  # first: before anything computes (docs/distributed.md)
-            distributed.join(*cluster, timeout=args.join_timeout)
+            distributed.join(*cluster, timeout=args.join_timeout, heartbeat_timeout=args.heartbeat_timeout)
         except RuntimeError as e:
             print(f"keras-hvae evaluate: error: {_one_line(e)}", file=sys.stderr)
             return 2
@@ -513,7 +513,7 @@ def cmd_train(args):
     cluster = _cluster(args)
     if cluster[0] is not None:
         try:  # first: before anything computes (docs/distributed.md)
-            distributed.initialize(*cluster)
+            distributed.initialize(*cluster, heartbeat_timeout=args.heartbeat_timeout)
         except RuntimeError as e:
             print(f"keras-hvae train: error: {_one_line(e)}", file=sys.stderr)
             return 2
@@ -932,6 +932,9 @@ def _add_cluster_options(parser, what, chief_does):
     parser.add_argument("--process-id", type=non_negative_int, default=None,
                         help=f"this process's index in a --coordinator run, 0 (the chief, which {chief_does}) to "
                              f"--num-processes - 1 (default: none, one process)")
+    parser.add_argument("--heartbeat-timeout", type=positive_int, default=100,
+                        help="seconds after which JAX's coordination service counts a silent process of a "
+                             "--coordinator run as dead and stops the others (default: 100, JAX's)")
 
 
 def build_parser():

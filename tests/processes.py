@@ -19,15 +19,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def subprocess_env(backend, cpu_only=False):
+def subprocess_env(backend, cpu_only=False, extra=None):
     """The environment of a subprocess on Keras backend `backend`, with
     TensorFlow's C++ logs quiet. `cpu_only`: no GPU and one CPU device per
-    process (JAX), as the multi-process tests need."""
+    process (JAX), as the multi-process tests need. `extra`: more variables."""
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
     if cpu_only:
         env.update(CUDA_VISIBLE_DEVICES="", XLA_FLAGS="--xla_force_host_platform_device_count=1",
                    JAX_PLATFORMS="cpu")
+    env.update(extra or {})
     return env
+
+
+def jax_compilation_cache(directory):
+    """The environment variables that give JAX processes one persistent
+    compilation cache in `directory`, every compiled program included (a
+    later process, e.g. one that resumes a run, skips the compilations)."""
+    return {"JAX_COMPILATION_CACHE_DIR": str(directory), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+            "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
 
 
 def free_port():
@@ -54,9 +63,10 @@ def preset_weights(run):
     return out
 
 
-def start(command, backend, log, cpu_only=True):
-    """Starts `command` in the repository root, stdout and stderr into the open file `log`."""
-    return subprocess.Popen(command, env=subprocess_env(backend, cpu_only), cwd=ROOT, stdout=log,
+def start(command, backend, log, cpu_only=True, env=None):
+    """Starts `command` in the repository root, stdout and stderr into the
+    open file `log`; `env`: more environment variables."""
+    return subprocess.Popen(command, env=subprocess_env(backend, cpu_only, env), cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT, text=True)
 
 
@@ -73,12 +83,12 @@ def finish(processes, logs, timeout):
     return [p.returncode for p in processes], [Path(log.name).read_text(errors="replace") for log in logs]
 
 
-def run_together(commands, backend, tmp_path, timeout, cpu_only=True):
+def run_together(commands, backend, tmp_path, timeout, cpu_only=True, env=None):
     """Runs `commands` at the same time (logs in `tmp_path/log_I.txt`);
     returns `(return codes, outputs)` after at most `timeout` seconds."""
     logs = [open(Path(tmp_path) / f"log_{i}.txt", "w") for i in range(len(commands))]
     try:
-        processes = [start(c, backend, log, cpu_only) for c, log in zip(commands, logs)]
+        processes = [start(c, backend, log, cpu_only, env) for c, log in zip(commands, logs)]
         return finish(processes, logs, timeout)
     finally:
         for log in logs:

@@ -73,10 +73,11 @@ def _cases():
     add("evaluate", "--num-processes", COUNT[1], COUNT[0])
     add("evaluate", "--process-id", INDEX[1], INDEX[0])
     add("evaluate", "--join-timeout", COUNT[1], COUNT[0])
+    add("evaluate", "--heartbeat-timeout", COUNT[1], COUNT[0])
     add("evaluate", "--coordinator", ["nohostport", "host:port", "host:0"], "--coordinator",
         context=["--preset", "p", "--num-processes", "2", "--process-id", "0"])
     # ---- train
-    for option in ("--epochs", "--eval-limit", "--iwae-samples", "--num-processes"):
+    for option in ("--epochs", "--eval-limit", "--iwae-samples", "--num-processes", "--heartbeat-timeout"):
         add("train", option, COUNT[1], COUNT[0])
     add("train", "--process-id", INDEX[1], INDEX[0])
     add("train", "--coordinator", ["nohostport", "host:port", "host:0"], "--coordinator",

@@ -1,8 +1,9 @@
 """Data-parallel training across processes and machines (JAX).
 
 Keras' distribution API does the work: `initialize` joins the processes
-(`keras.distribution.initialize`, which wraps `jax.distributed.initialize`)
-and makes `keras.distribution.DataParallel` over the devices of *all*
+(`jax.distributed.initialize`, with the heartbeat timeout that
+`keras.distribution.initialize` does not pass on, then Keras' agreement on
+one random seed) and makes `keras.distribution.DataParallel` over the devices of *all*
 processes the distribution of everything built afterwards. Then every
 process runs the same program (SPMD):
 
@@ -86,7 +87,12 @@ def check_arguments(coordinator, num_processes, process_id):
     return coordinator, int(num_processes), int(process_id)
 
 
-def initialize(coordinator, num_processes, process_id):
+#: JAX's default heartbeat timeout: seconds after which its coordination
+#: service declares a silent process dead and stops the others.
+HEARTBEAT_TIMEOUT = 100
+
+
+def initialize(coordinator, num_processes, process_id, heartbeat_timeout=HEARTBEAT_TIMEOUT):
     """Joins a multi-process JAX run and makes `DataParallel` over all
     processes' devices the Keras distribution.
 
@@ -102,14 +108,19 @@ def initialize(coordinator, num_processes, process_id):
         num_processes: the number of processes.
         process_id: this process's index, 0 (the chief) to
             `num_processes - 1`.
+        heartbeat_timeout: seconds after which JAX's coordination service
+            declares a silent process dead and stops every other process
+            (whole number >= 1; JAX's default 100). A process that dies
+            makes the others exit within about this time, never hang.
 
     Returns:
         The `keras.distribution.DataParallel` now in effect.
 
     Raises:
-        ValueError: bad arguments (`check_arguments`).
-        RuntimeError: the Keras backend is not JAX, or JAX was initialised
-            for another run already.
+        ValueError: bad arguments (`check_arguments`, or a bad
+            `heartbeat_timeout`).
+        RuntimeError: the Keras backend is not JAX, JAX was initialised
+            for another run already, or JAX raised while joining.
 
     Example (in each of two processes, `process_id` 0 and 1):
 
@@ -122,6 +133,7 @@ def initialize(coordinator, num_processes, process_id):
     coordinator, num_processes, process_id = check_arguments(coordinator, num_processes, process_id)
     if coordinator is None:
         raise ValueError("initialize needs coordinator, num_processes and process_id.")
+    _check_seconds(heartbeat_timeout, "heartbeat_timeout")
     backend = keras.backend.backend()
     if backend != "jax":
         raise RuntimeError(
@@ -129,13 +141,13 @@ def initialize(coordinator, num_processes, process_id):
             f"{backend!r}. Set KERAS_BACKEND=jax in every process. (TensorFlow's MultiWorkerMirroredStrategy "
             f"does not train Keras 3 models: docs/distributed.md.)"
         )
-    import jax
+    _join_jax(coordinator, num_processes, process_id, join_timeout=300, heartbeat_timeout=heartbeat_timeout,
+              what="call initialize")
+    # What `keras.distribution.initialize` does after `jax.distributed.initialize` (which it calls without a
+    # heartbeat option): agree on one global random seed across processes where none was set.
+    from keras.src.backend.jax.distribution_lib import initialize_rng
 
-    if jax.distributed.is_initialized():
-        raise RuntimeError("jax.distributed is initialised already: call initialize once per process.")
-    # `keras.distribution.initialize` wraps `jax.distributed.initialize`
-    # (and agrees on one random seed across processes).
-    keras.distribution.initialize(job_addresses=coordinator, num_processes=num_processes, process_id=process_id)
+    initialize_rng()
     distribution = keras.distribution.DataParallel(devices=keras.distribution.list_devices())
     keras.distribution.set_distribution(distribution)
     return distribution
@@ -295,7 +307,7 @@ def check_same_everywhere(value, what):
 
 
 # ------------------------------------------------------------ evaluation
-def join(coordinator, num_processes, process_id, timeout=300):
+def join(coordinator, num_processes, process_id, timeout=300, heartbeat_timeout=HEARTBEAT_TIMEOUT):
     """Joins a multi-process JAX run *without* a Keras distribution: for
     work that every process does alone and then gathers (the evaluation
     of `score_protocol`).
@@ -320,9 +332,12 @@ def join(coordinator, num_processes, process_id, timeout=300):
             `num_processes - 1`.
         timeout: seconds to wait for every process to join (whole number
             >= 1; JAX's `initialization_timeout`).
+        heartbeat_timeout: seconds after which a silent process counts as
+            dead and the others are stopped (as in `initialize`).
 
     Raises:
-        ValueError: bad arguments (`check_arguments`, or a bad `timeout`).
+        ValueError: bad arguments (`check_arguments`, or a bad `timeout`
+            or `heartbeat_timeout`).
         RuntimeError: the backend is not JAX, JAX was initialised already,
             or JAX raised while joining.
 
@@ -337,23 +352,36 @@ def join(coordinator, num_processes, process_id, timeout=300):
     coordinator, num_processes, process_id = check_arguments(coordinator, num_processes, process_id)
     if coordinator is None:
         raise ValueError("join needs coordinator, num_processes and process_id.")
-    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
-        raise ValueError(f"timeout must be a whole number of seconds >= 1, got {timeout!r}.")
+    _check_seconds(timeout, "timeout")
+    _check_seconds(heartbeat_timeout, "heartbeat_timeout")
     backend = keras.backend.backend()
     if backend != "jax":
         raise RuntimeError(f"Multi-process evaluation runs on the JAX backend; this process runs {backend!r}. "
                            f"Set KERAS_BACKEND=jax in every process.")
+    _join_jax(coordinator, num_processes, process_id, join_timeout=timeout, heartbeat_timeout=heartbeat_timeout,
+              what="join")
+
+
+def _check_seconds(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a whole number of seconds >= 1, got {value!r}.")
+
+
+def _join_jax(coordinator, num_processes, process_id, *, join_timeout, heartbeat_timeout, what):
+    """`jax.distributed.initialize` with both timeouts; JAX's errors become
+    a RuntimeError that says what to check."""
     import jax
 
     if jax.distributed.is_initialized():
-        raise RuntimeError("jax.distributed is initialised already: join once per process.")
+        raise RuntimeError(f"jax.distributed is initialised already: {what} once per process.")
     try:
         jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
-                                   process_id=process_id, initialization_timeout=int(timeout))
+                                   process_id=process_id, initialization_timeout=int(join_timeout),
+                                   heartbeat_timeout_seconds=int(heartbeat_timeout))
     except Exception as e:  # JAX's own error types differ across versions; the cause is kept
         raise RuntimeError(
             f"process {process_id} of {num_processes}: could not join the coordinator {coordinator} "
-            f"(waited up to {timeout} s; start every process with the same --coordinator and "
+            f"(waited up to {join_timeout} s; start every process with the same --coordinator and "
             f"--num-processes and its own --process-id; process 0 listens on that address): "
             f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
         ) from e
