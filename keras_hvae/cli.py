@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from keras_hvae.training import distributed  # imports no Keras: the parser stays quick
 from keras_hvae.utils.precision import (ALIASES, DEFAULT_EVALUATION_PRECISION, DEFAULT_TRAINING_PRECISION,
                                         PRECISIONS)
 from keras_hvae.version import __version__
@@ -400,7 +401,6 @@ def _evaluation_inputs(args):
 
 def cmd_evaluate(args):
     from keras_hvae.evaluation.protocol import estimate_protocol_seconds, format_duration
-    from keras_hvae.training import distributed
 
     cluster = _cluster(args)
     if cluster[0] is not None:
@@ -493,8 +493,6 @@ def _cluster(args):
     """`(coordinator, num_processes, process_id)` of `train`'s or `evaluate`'s
     --coordinator, --num-processes and --process-id (`(None, None, None)`:
     one process); a ValueError naming the options otherwise."""
-    from keras_hvae.training import distributed
-
     try:
         return distributed.check_arguments(args.coordinator, args.num_processes, args.process_id)
     except ValueError as e:
@@ -503,7 +501,6 @@ def _cluster(args):
 
 
 def cmd_train(args):
-    from keras_hvae.training import distributed
     from keras_hvae.training.recipes import run_recipe
 
     if bool(args.recipe) == bool(args.config):
@@ -932,9 +929,10 @@ def _add_cluster_options(parser, what, chief_does):
     parser.add_argument("--process-id", type=non_negative_int, default=None,
                         help=f"this process's index in a --coordinator run, 0 (the chief, which {chief_does}) to "
                              f"--num-processes - 1 (default: none, one process)")
-    parser.add_argument("--heartbeat-timeout", type=positive_int, default=100,
+    parser.add_argument("--heartbeat-timeout", type=positive_int, default=distributed.HEARTBEAT_TIMEOUT,
                         help="seconds after which JAX's coordination service counts a silent process of a "
-                             "--coordinator run as dead and stops the others (default: 100, JAX's)")
+                             f"--coordinator run as dead and stops the others (default: {distributed.HEARTBEAT_TIMEOUT}, "
+                             "JAX's)")
 
 
 def build_parser():
@@ -999,7 +997,7 @@ def build_parser():
     _add_precision(p, "precision the preset is loaded and evaluated in")
     _add_cluster_options(p, "split the evaluation (ELBO, IWAE) across processes on JAX",
                          "prints the scores")
-    p.add_argument("--join-timeout", type=positive_int, default=300,
+    p.add_argument("--join-timeout", type=positive_int, default=distributed.JOIN_TIMEOUT,
                    help="seconds each process of a --coordinator run waits for all the others to join, then "
                         "it stops")
     p.set_defaults(func=cmd_evaluate)

@@ -90,6 +90,9 @@ def check_arguments(coordinator, num_processes, process_id):
 #: JAX's default heartbeat timeout: seconds after which its coordination
 #: service declares a silent process dead and stops the others.
 HEARTBEAT_TIMEOUT = 100
+#: JAX's default `initialization_timeout`: seconds every process waits for
+#: all the others to join.
+JOIN_TIMEOUT = 300
 
 
 def initialize(coordinator, num_processes, process_id, heartbeat_timeout=HEARTBEAT_TIMEOUT):
@@ -141,8 +144,8 @@ def initialize(coordinator, num_processes, process_id, heartbeat_timeout=HEARTBE
             f"{backend!r}. Set KERAS_BACKEND=jax in every process. (TensorFlow's MultiWorkerMirroredStrategy "
             f"does not train Keras 3 models: docs/distributed.md.)"
         )
-    _join_jax(coordinator, num_processes, process_id, join_timeout=300, heartbeat_timeout=heartbeat_timeout,
-              what="call initialize")
+    _join_jax(coordinator, num_processes, process_id, join_timeout=JOIN_TIMEOUT,
+              heartbeat_timeout=heartbeat_timeout, what="call initialize")
     # What `keras.distribution.initialize` does after `jax.distributed.initialize` (which it calls without a
     # heartbeat option): agree on one global random seed across processes where none was set.
     from keras.src.backend.jax.distribution_lib import initialize_rng
@@ -307,7 +310,7 @@ def check_same_everywhere(value, what):
 
 
 # ------------------------------------------------------------ evaluation
-def join(coordinator, num_processes, process_id, timeout=300, heartbeat_timeout=HEARTBEAT_TIMEOUT):
+def join(coordinator, num_processes, process_id, timeout=JOIN_TIMEOUT, heartbeat_timeout=HEARTBEAT_TIMEOUT):
     """Joins a multi-process JAX run *without* a Keras distribution: for
     work that every process does alone and then gathers (the evaluation
     of `score_protocol`).
