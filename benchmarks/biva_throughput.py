@@ -13,7 +13,9 @@ Each child (`--child BACKEND POLICY`) measures, through the public API
 digits:
 
 1. the first step: the wall time of the first `train_on_batch` call after
-   `initialize` (tracing / compilation included);
+   `initialize` (tracing / compilation included), and beside it the wall
+   times of `build()` (with `compile`) and of `initialize` on one batch, the
+   rest of the time before the first update;
 2. after `--warmup-steps` further untimed steps, the wall time of each of
    `--timed-steps` steps (the loss is fetched to the host, so the step has
    finished), each followed at once by a matrix-product probe: the rate of
@@ -225,8 +227,12 @@ def child_throughput(backend, policy, args):
     x, out["data"] = binarized_digits(max(4 * args.batch, 600))
     batch = args.batch
     keras.utils.set_random_seed(0)
+    t = time.perf_counter()
     model = build(policy)
+    out["build_s"] = time.perf_counter() - t
+    t = time.perf_counter()
     model.initialize(x[:batch])
+    out["initialize_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     float(model.train_on_batch(x[:batch], return_dict=True)["loss"])
@@ -344,14 +350,15 @@ def report(results, args):
     la0, la1 = results["load_average_at_start"], results["load_average_at_end"]
     print(f"load average (1/5/15 min): start {la0[0]:.2f}/{la0[1]:.2f}/{la0[2]:.2f}, "
           f"end {la1[0]:.2f}/{la1[1]:.2f}/{la1[2]:.2f}; {os.cpu_count()} CPUs\n")
-    print("| backend | policy | first step (s) | median step (s) | images/s | achieved GFLOP/s "
-          "| same-dtype matmul GFLOP/s beside the steps (median) | fraction (median over steps) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| backend | policy | build (s) | initialize (s) | first step (s) | median step (s) | images/s "
+          "| achieved GFLOP/s | same-dtype matmul GFLOP/s beside the steps (median) | fraction (median over steps) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "error" in r:
-            print(f"| {r['backend']} | {r['policy']} | failed: {r['error'].replace('|', '/')} | | | | | |")
+            print(f"| {r['backend']} | {r['policy']} | failed: {r['error'].replace('|', '/')} | | | | | | | |")
         else:
-            print(f"| {r['backend']} | {r['policy']} | {r['first_step_s']:.1f} | {r['median_step_s']:.3f} "
+            print(f"| {r['backend']} | {r['policy']} | {r['build_s']:.1f} | {r['initialize_s']:.1f} "
+                  f"| {r['first_step_s']:.1f} | {r['median_step_s']:.3f} "
                   f"| {r['images_per_s']:.1f} | {r['achieved_gflops']:.1f} "
                   f"| {r['matmul_gflops_median']:.1f} ({r['matmul_dtype']}) | {r['fraction_of_matmul']:.3f} |")
     h = results["headline"]

@@ -14,6 +14,7 @@ from keras_hvae.layers.weight_norm_init import (
     data_dependent_init,
     data_dependent_init_active,
     initialize_weight_norm,
+    initialize_weight_norm_traced,
     uninitialized_weight_norm_layers,
 )
 from keras_hvae.layers.gated_residual import BIVAResidualBlock, GatedResidualBlock, concat_elu
@@ -40,5 +41,6 @@ __all__ = [
     "data_dependent_init",
     "data_dependent_init_active",
     "initialize_weight_norm",
+    "initialize_weight_norm_traced",
     "uninitialized_weight_norm_layers",
 ]

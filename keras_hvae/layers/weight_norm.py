@@ -220,6 +220,9 @@ class WeightNormBase(keras.layers.Layer):
     def _should_initialize(self, inputs):
         if not _ddi.data_dependent_init_active():
             return False
+        claimed = _ddi.claim_traced_initialization(self)
+        if claimed is not None:
+            return claimed
         if not _is_eager(inputs):
             return False
         return not self.is_initialized

@@ -4,9 +4,11 @@ Salimans & Kingma (2016) initialise a weight-normalised layer from a batch of
 data: the scale ``g`` and the bias are chosen so that, on that batch, every
 output channel has zero mean and unit variance (times ``init_scale``).
 
-In this package the initialisation is an explicit, *eager* step, never a side
-effect of a compiled training step (which would break JAX's stateless
-training and ``tf.function``):
+In this package the initialisation is an explicit step, never a side effect
+of a compiled training step (which would break JAX's stateless training and
+``tf.function``). It runs eagerly, or on JAX as one compiled program
+(:func:`initialize_weight_norm_traced`: eagerly, JAX compiles every op on
+first use):
 
 ```python
 from keras_hvae.layers import initialize_weight_norm, uninitialized_weight_norm_layers
@@ -32,6 +34,7 @@ __all__ = [
     "data_dependent_init",
     "data_dependent_init_active",
     "initialize_weight_norm",
+    "initialize_weight_norm_traced",
     "uninitialized_weight_norm_layers",
 ]
 
@@ -43,6 +46,10 @@ class _DDIState:
         # One list per active (possibly nested) context; each collects the
         # layers initialised while it was active.
         self.records = []
+        # In a traced initialisation (`initialize_weight_norm_traced`): the
+        # ids of the layers still to initialise, decided before tracing
+        # (inside the trace a layer cannot read its `initialized` flag).
+        self.pending = None
 
 
 _STATE = _DDIState()
@@ -55,6 +62,17 @@ def data_dependent_init_active():
         bool.
     """
     return bool(_STATE.records)
+
+
+def claim_traced_initialization(layer):
+    """In a traced initialisation, whether `layer` initialises on this call
+    (the first call of a layer that was pending); None outside one."""
+    if _STATE.pending is None:
+        return None
+    if id(layer) in _STATE.pending:
+        _STATE.pending.discard(id(layer))
+        return True
+    return False
 
 
 def _record_initialized(layer):
@@ -147,6 +165,76 @@ def initialize_weight_norm(fn, *args, **kwargs):
         fn(*args, **kwargs)
     # A layer called several times is only initialised once, but be safe.
     return len({id(layer) for layer in record})
+
+
+@contextlib.contextmanager
+def _pending(ids):
+    previous, _STATE.pending = _STATE.pending, set(ids)
+    try:
+        yield
+    finally:
+        _STATE.pending = previous
+
+
+def initialize_weight_norm_traced(model, fn, *args):
+    """:func:`initialize_weight_norm` as one compiled program on JAX.
+
+    Eagerly, JAX compiles every op the first time it runs: hundreds of small
+    programs for a deep model (9.7 s for a small BIVA, 19 s for the paper's).
+    Here the layers to initialise are decided first (those of `model` with
+    ``initialized == 0``), then ``fn(*args)`` is traced once under
+    ``jax.jit`` in a ``keras.StatelessScope`` over the model's variables,
+    each of those layers initialising itself on its first call, and the new
+    values are assigned back: the same values as the eager pass, up to
+    float rounding. On TensorFlow and PyTorch, and on JAX where the pass
+    cannot be traced (it reads a tensor's value in Python) or a layer is not
+    built yet, this is :func:`initialize_weight_norm`.
+
+    Args:
+        model: The ``Layer`` or ``Model`` whose layers ``fn`` runs; its
+            variables are the state of the traced pass.
+        fn: The forward pass, called as ``fn(*args)``.
+        *args: Its tensor arguments (traced, not baked into the program).
+
+    Returns:
+        The number of weight-norm layers initialised.
+
+    Example:
+
+    ```python
+    n = initialize_weight_norm_traced(model, lambda x: model(x), x_batch)
+    ```
+    """
+    layers = uninitialized_weight_norm_layers(model)
+    if keras.backend.backend() != "jax" or not layers or not all(layer.built for layer in layers):
+        return initialize_weight_norm(fn, *args)
+    import jax
+
+    variables, seen = [], set()
+    for variable in list(model.variables) + [v for layer in layers for v in layer.variables]:
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            variables.append(variable)
+    initialized = []
+
+    def traced(values, *args):
+        mapping = list(zip(variables, values))
+        with keras.StatelessScope(state_mapping=mapping) as scope, _pending(
+            id(layer) for layer in layers
+        ), data_dependent_init() as record:
+            fn(*args)
+        initialized[:] = record
+        return [scope.get_current_value(v) for v in variables]
+
+    try:
+        new_values = jax.jit(traced)([v.value for v in variables], *args)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError,
+            jax.errors.TracerBoolConversionError, jax.errors.TracerIntegerConversionError):
+        return initialize_weight_norm(fn, *args)
+    for variable, value in zip(variables, new_values):
+        if value is not None:
+            variable.assign(value)
+    return len({id(layer) for layer in initialized})
 
 
 def uninitialized_weight_norm_layers(model_or_layer):

@@ -779,16 +779,17 @@ class HierarchicalVAE(PresetMixin, keras.Model):
     def initialize(self, x):
         """Data-dependent initialisation of all weight-normalised layers.
 
-        Runs one eager forward pass on the batch `x`; layers that were
+        Runs one forward pass on the batch `x` (eagerly; on JAX compiled as
+        one program, see `initialize_weight_norm_traced`); layers that were
         initialised already (for example after loading) are left alone.
 
         Returns:
             The number of layers initialised.
         """
-        from keras_hvae.layers import initialize_weight_norm
+        from keras_hvae.layers import initialize_weight_norm_traced
 
         x = self._eager_inputs(x)
-        return initialize_weight_norm(lambda: self.forward_terms(x, training=False))
+        return initialize_weight_norm_traced(self, lambda x: self.forward_terms(x, training=False), x)
 
     @staticmethod
     def _is_tf_dataset(x):

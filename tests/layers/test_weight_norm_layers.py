@@ -11,6 +11,7 @@ from keras_hvae.layers import (
     data_dependent_init,
     data_dependent_init_active,
     initialize_weight_norm,
+    initialize_weight_norm_traced,
     uninitialized_weight_norm_layers,
 )
 
@@ -285,3 +286,46 @@ def test_nested_contexts_record_in_both(rng):
             b(x)
         assert data_dependent_init_active()
     assert outer == [a, b] and inner == [b]
+
+
+def _stack(seed):
+    """Two weight-norm layers, the first called twice in one pass (the
+    second call must see it initialised, as in the eager pass)."""
+    keras.utils.set_random_seed(seed)
+    first, second = WeightNormDense(7, activation="elu"), WeightNormDense(3)
+    model = keras.Sequential([keras.Input((7,)), first, second])
+    return model, (lambda x: second(first(first(x))))
+
+
+@pytest.mark.backend_suite
+def test_traced_initialization_equals_the_eager_pass(rng, to_numpy):
+    x = (rng.normal(size=(64, 7)) * 2.0 + 0.7).astype("float32")
+    eager, eager_fn = _stack(3)
+    traced, traced_fn = _stack(3)
+    assert initialize_weight_norm(eager_fn, x) == 2
+    assert initialize_weight_norm_traced(traced, traced_fn, x) == 2
+    assert uninitialized_weight_norm_layers(traced) == []
+    for want, got in zip(eager.weights, traced.weights):
+        np.testing.assert_allclose(to_numpy(got), to_numpy(want), rtol=1e-5, atol=1e-6, err_msg=want.path)
+    # the first layer was initialised on its first call only: its output on x is standardised
+    y = to_numpy(traced.layers[0].call(x))
+    pre = to_numpy(traced.layers[0]._weight_norm_linear(x))
+    np.testing.assert_allclose(pre.mean(0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(pre.std(0), 1.0, rtol=1e-3)
+    assert y.shape == (64, 7)
+    assert initialize_weight_norm_traced(traced, traced_fn, x * 3.0) == 0
+
+
+@pytest.mark.backend_suite
+def test_traced_initialization_falls_back_to_the_eager_pass_when_python_reads_a_value(rng, to_numpy):
+    x = (rng.normal(size=(32, 7)) + 0.5).astype("float32")
+    eager, eager_fn = _stack(4)
+    model, fn = _stack(4)
+
+    def reads_a_value(t):  # untraceable on JAX: a tensor read in Python
+        return fn(t * float(keras.ops.convert_to_numpy(keras.ops.max(t)) > 0))
+
+    assert initialize_weight_norm(eager_fn, x) == 2
+    assert initialize_weight_norm_traced(model, reads_a_value, x) == 2
+    for want, got in zip(eager.weights, model.weights):
+        np.testing.assert_allclose(to_numpy(got), to_numpy(want), rtol=1e-5, atol=1e-6, err_msg=want.path)
