@@ -8,12 +8,33 @@ import numpy as np
 
 class TimeLimit(keras.callbacks.Callback):
     """Stops `fit` after the epoch at which `seconds` would be overrun by
-    one more epoch (the budget counts from `on_train_begin`). In a
-    multi-process run the chief's clock decides for every process."""
+    one more epoch. The budget counts the training time of the whole run:
+    `used` seconds spent before (`train_and_save` sets it from the
+    `run_state.json` of a resumed run) plus the time since
+    `on_train_begin`, so an interrupted run that is resumed stops where one
+    uninterrupted run would have. In a multi-process run the chief's clock
+    decides for every process.
 
-    def __init__(self, seconds):
+    Args:
+        seconds: the budget, in seconds of training.
+        used: seconds of it already spent (by the runs being resumed).
+
+    Example:
+    >>> limit = TimeLimit(3600, used=3599.5)
+    >>> limit.remaining() <= 0.5
+    True
+    """
+
+    def __init__(self, seconds, used=0.0):
         super().__init__()
         self.seconds = float(seconds)
+        self.used = float(used)
+        self.start = None
+
+    def remaining(self):
+        """Seconds of the budget left now."""
+        spent = self.used + (0.0 if self.start is None else time.time() - self.start)
+        return self.seconds - spent
 
     def on_train_begin(self, logs=None):
         self.start = time.time()
@@ -24,7 +45,7 @@ class TimeLimit(keras.callbacks.Callback):
         epoch_time, self.last = now - self.last, now
         from keras_hvae.training.distributed import chief_decides
 
-        if chief_decides(now - self.start + epoch_time > self.seconds):
+        if chief_decides(self.remaining() < epoch_time):
             self.model.stop_training = True
 
 

@@ -202,6 +202,7 @@ def train_and_save(
     checkpoint = ResumableCheckpoint(backup, state, on_saved=run_state.epoch_done)
     stop_on_skipped_updates = _stall_callback(stop_on_skipped_updates)
     rollback_on_stall, callbacks = rollback_on_stall_callback(rollback_on_stall, callbacks)
+    _count_time_already_spent(callbacks, run_state.before)
     # the rollback before the stall stop: it acts first, the stop is the last resort
     extra = [c for c in (rollback_on_stall, stop_on_skipped_updates) if c is not None]
     with distributed.process_local_inputs(stream, validation_data) as (stream, validation_data):
@@ -237,6 +238,16 @@ def train_and_save(
     if not distributed.is_chief():  # every process computed the same metadata; the chief writes the preset
         return out_dir / "preset", strict_json(meta)
     return _write_preset(model, out_dir / "preset", meta, weights_dtype)
+
+
+def _count_time_already_spent(callbacks, seconds):
+    """A resumed run's time limit counts the training time of the runs it
+    resumes (`TimeLimit.used`), so that resuming does not restart the budget."""
+    from keras_hvae.training.callbacks import TimeLimit
+
+    for callback in callbacks:
+        if isinstance(callback, TimeLimit):
+            callback.used = float(seconds)
 
 
 def _stall_callback(stop_on_skipped_updates):

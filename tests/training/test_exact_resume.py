@@ -109,6 +109,65 @@ def test_an_interrupted_run_resumes_exactly_in_process(tmp_path):
     assert _history(tmp_path / "cut") == _history(tmp_path / "whole")
 
 
+def test_a_resumed_run_counts_the_time_already_spent_against_its_time_limit(tmp_path):
+    """`time_limit_s` bounds the training time of the whole run: a run
+    resumed with (almost) all of its budget spent stops after one epoch,
+    instead of starting the budget again (the TimeLimit used to count only
+    from the resumed process's start)."""
+    require_tensorflow()
+    from keras_hvae.training.callbacks import TimeLimit
+
+    limits = []
+
+    def recipe(seconds):
+        def callbacks():
+            limits.append(TimeLimit(seconds))
+            return [limits[-1]]
+        return dataclasses.replace(_tiny_recipe(6), callbacks=callbacks)
+
+    run_recipe(recipe(10_000.0), tmp_path / "run", epochs=1, verbose=0)
+    state_file = tmp_path / "run" / "run_state.json"
+    state = json.loads(state_file.read_text())
+    assert 0 < state["train_seconds"] < 10_000
+    # as if 9,999.9 of the 10,000 s had gone into the first epoch
+    state_file.write_text(json.dumps(dict(state, train_seconds=9_999.9)))
+    _, meta = run_recipe(recipe(10_000.0), tmp_path / "run", resume=True, verbose=0)
+    assert limits[-1].used == pytest.approx(9_999.9)
+    assert len(_history(tmp_path / "run")["loss"]) == 2  # one more epoch, not the recipe's 6
+    assert meta["training_steps"] == 16 and meta["wall_clock_seconds"] >= 9_999.9
+
+    # the same budget with little spent trains on to the recipe's epochs
+    state = json.loads(state_file.read_text())
+    state_file.write_text(json.dumps(dict(state, train_seconds=1.0)))
+    _, meta = run_recipe(recipe(10_000.0), tmp_path / "run", resume=True, verbose=0)
+    assert limits[-1].used == pytest.approx(1.0)
+    assert len(_history(tmp_path / "run")["loss"]) == 6 and meta["training_steps"] == 48
+
+
+def test_time_limit_stops_when_the_next_epoch_would_overrun():
+    from keras_hvae.training.callbacks import TimeLimit
+
+    class Model:
+        stop_training = False
+
+    limit = TimeLimit(100.0, used=60.0)
+    limit.set_model(Model())
+    limit.on_train_begin()
+    limit.start -= 30.0  # 30 s into this process's training: 90 of 100 s spent
+    limit.last = limit.start
+    limit.on_epoch_end(0)  # an epoch of 30 s: the next one would end at 120 s
+    assert limit.model.stop_training
+    assert limit.remaining() == pytest.approx(10.0, abs=0.5)
+
+    limit = TimeLimit(100.0, used=0.0)
+    limit.set_model(Model())
+    limit.on_train_begin()
+    limit.start -= 30.0
+    limit.last = limit.start
+    limit.on_epoch_end(0)  # 30 s spent, the next epoch ends at 60 s
+    assert not limit.model.stop_training
+
+
 def test_atomic_writes_leave_the_old_file_or_directory_on_failure(tmp_path):
     target = tmp_path / "state.json"
     target.write_text("old")
