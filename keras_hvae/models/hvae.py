@@ -329,7 +329,9 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         Returns:
             `(loss, logs)`: the scalar loss and a dict of scalar logs
             (`elbo`, `reconstruction`, `kl`, `bits_per_dim`, `kl_layers`
-            and the family's extra metrics).
+            and the family's extra metrics), and `loss_per_dim` (the loss
+            over the batch-mean number of data dimensions: what the
+            loss-spike guard compares).
         """
         terms = self.objective_terms(data, training=training)
         loss, logs = negative_elbo(
@@ -346,6 +348,9 @@ class HierarchicalVAE(PresetMixin, keras.Model):
         logs["bits_per_dim"] = -logs["elbo"] / (num_dims * LN2)
         if terms.get("extra_loss") is not None:
             loss = loss + terms["extra_loss"]
+        # What the loss-spike guard compares (not a metric): the loss per data dimension, so that
+        # batches of different sizes per example (text buckets of short or long sentences) are alike.
+        logs["loss_per_dim"] = loss / num_dims
         for name, value in (terms.get("metrics") or {}).items():
             if name in logs or name not in self.extra_metric_names:
                 raise ValueError(

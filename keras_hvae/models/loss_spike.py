@@ -4,7 +4,9 @@ losses is skipped and counted, like a non-finite one (issue 14, point 2).
 A finite but absurd loss (an overflow that stays finite, a batch the model
 has never seen the like of, weights wrecked by a learning-rate spike) gives
 an absurd gradient; clipping bounds its norm, not its direction. The guard
-compares the step's loss with the losses of the last `window` *applied*
+compares the step's loss per data dimension (per token for text, so that
+batches of long and short sentences are alike; `compute_objective`'s
+`loss_per_dim`) with those of the last `window` *applied*
 steps: once `window` of them are recorded (the warm-up), a loss above
 
     median + threshold * max(MAD, 0.01 * |median|, 1e-6)

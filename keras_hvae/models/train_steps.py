@@ -42,7 +42,9 @@ def guarded_update(model, loss, finite):
 
     Args:
         model: the model (its `loss_spike_guard` layer or None).
-        loss: the step's scalar loss.
+        loss: what the guard compares: the step's loss per data dimension
+            (`compute_objective`'s `loss_per_dim`; for text, per token, so
+            that batches of long sentences are not taken for spikes).
         finite: whether the loss, the gradients and the batch are fine.
 
     Returns:
@@ -105,7 +107,10 @@ def tf_train_step(model, data):
         # one replica's bad batch skips the (shared) update everywhere
         bad = replica_ctx.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - ops.cast(valid, "float32"))
         valid = bad < 0.5
-    finite = guarded_update(model, loss, ops.logical_and(update_is_finite(loss, norm), valid))
+    guard_value = logs["loss_per_dim"]
+    if num_replicas > 1 and replica_ctx is not None:
+        guard_value = replica_ctx.all_reduce(tf.distribute.ReduceOp.MEAN, guard_value)
+    finite = guarded_update(model, guard_value, ops.logical_and(update_is_finite(loss, norm), valid))
     optimizer = model.optimizer
 
     if num_replicas > 1 and replica_ctx is not None:
@@ -185,7 +190,7 @@ def jax_train_step(model, state, data):
     )(trainable, non_trainable)
     grads, norm = clip_by_global_norm(grads, model.clip_norm)
     finite = ops.logical_and(update_is_finite(loss, norm), valid)
-    finite, non_trainable = _jax_guarded_update(model, non_trainable, loss, finite)
+    finite, non_trainable = _jax_guarded_update(model, non_trainable, logs["loss_per_dim"], finite)
 
     def apply(operands):
         trainable, optimizer_variables = operands
@@ -226,7 +231,8 @@ def torch_train_step(model, data):
     grads = [v.value.grad for v in variables]
     grads, norm = clip_by_global_norm(grads, model.clip_norm)
     with torch.no_grad():
-        finite = guarded_update(model, loss.detach(), ops.logical_and(update_is_finite(loss.detach(), norm), valid))
+        finite = guarded_update(model, logs["loss_per_dim"].detach(),
+                                ops.logical_and(update_is_finite(loss.detach(), norm), valid))
     finite = bool(ops.convert_to_numpy(finite))
     if finite:
         with torch.no_grad():

@@ -81,6 +81,57 @@ def test_a_finite_loss_spike_is_skipped_only_with_the_guard():
     assert np.all(np.isfinite(recent)) and recent.max() < 1e3
 
 
+@keras.saving.register_keras_serializable(package="keras_hvae_tests")
+class LengthBuckets(LinearGaussianVAE):
+    """Batches marked "long" (their first example's first feature above the
+    second example's: the order within a batch, which changes no loss) are
+    scored as a text model scores a bucket of long sentences: 4x the
+    dimensions and 4x the per-example bound (`num_dims` per example, as the
+    text models report it), the same bound per dimension."""
+
+    def objective_terms(self, data, training=False):
+        terms = super().objective_terms(data, training=training)
+        x = ops.convert_to_tensor(self.unpack_inputs(data))
+        factor = ops.where(x[0, 0] > x[1, 0], 4.0, 1.0)
+        terms["log_px"] = terms["log_px"] * factor
+        terms["kl"] = [kl * factor for kl in terms["kl"]]
+        terms["num_dims"] = ops.ones_like(terms["log_px"]) * (6.0 * factor)
+        return terms
+
+
+def _buckets(num_batches, short_first, batch_size=64):
+    """Data whose first `short_first` batches are short, then long and short
+    in turn."""
+    x = synthetic(batch_size * num_batches)
+    for b in range(num_batches):
+        rows = x[b * batch_size : b * batch_size + 2]
+        long = b >= short_first and (b - short_first) % 2 == 0
+        if (rows[0, 0] > rows[1, 0]) != long:
+            x[[b * batch_size, b * batch_size + 1]] = rows[::-1]
+    return x
+
+
+def test_the_guard_compares_the_loss_per_dimension_so_long_batches_are_not_spikes():
+    """Text batches are bucketed by length: a batch of long sentences has a
+    larger loss per sentence, not per token. The guard compares the loss
+    per data dimension (`loss_per_dim`), so no such batch is skipped.
+    Comparing the loss per example, a window filled by short batches took
+    every long one for a spike, and kept doing so (skipped batches never
+    enter the window): a quarter of the BIVA+LSTM recipe's updates, the
+    batches of its longest sentences, were skipped."""
+    x = _buckets(40, short_first=12)
+    model = LengthBuckets(6, 2, sigma=0.3, seed=3, deterministic_posterior=True)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss_spike_guard={"window": 10})
+    model.build()
+    history = model.fit(x, batch_size=64, epochs=1, shuffle=False, verbose=0).history
+    assert history["skipped_updates"] == [0.0]
+    assert int(ops.convert_to_numpy(model.optimizer.iterations)) == 40
+    for b in (0, 12):  # a short and a long batch
+        loss, logs = model.compute_objective(x[64 * b : 64 * (b + 1)], training=False)
+        num_dims = 6.0 if b == 0 else 24.0
+        np.testing.assert_allclose(float(logs["loss_per_dim"]), float(loss) / num_dims, rtol=1e-5)
+
+
 def test_guard_state_is_training_state_not_a_weight(tmp_path):
     guarded = _model(1.0, guard=True)
     guarded.fit(synthetic(64 * 2), batch_size=64, epochs=1, verbose=0)
