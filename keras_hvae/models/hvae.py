@@ -70,6 +70,7 @@ from keras import ops
 
 from keras_hvae.models import train_steps
 from keras_hvae.models.objective import kl_warmup_weight, negative_elbo
+from keras_hvae.utils.graph_rewrites import with_lighter_graph_rewrites
 from keras_hvae.utils.presets import PresetMixin
 from keras_hvae.utils.progress import Progress
 from keras_hvae.utils.randomness import as_seed_generator
@@ -372,7 +373,19 @@ class HierarchicalVAE(PresetMixin, keras.Model):
 
     def make_train_function(self, force=False):
         self._build_optimizer()
-        return super().make_train_function(force)
+        super().make_train_function(force)
+        self.train_function = with_lighter_graph_rewrites(self.train_function)
+        return self.train_function
+
+    def make_test_function(self, force=False):
+        super().make_test_function(force)
+        self.test_function = with_lighter_graph_rewrites(self.test_function)
+        return self.test_function
+
+    def make_predict_function(self, force=False):
+        super().make_predict_function(force)
+        self.predict_function = with_lighter_graph_rewrites(self.predict_function)
+        return self.predict_function
 
     def _build_optimizer(self):
         """Creates the optimizer's slot variables before the step is traced.
@@ -497,7 +510,7 @@ class HierarchicalVAE(PresetMixin, keras.Model):
             compiled = self._compiled_cache.get(key)
             if compiled is not None:
                 return compiled(*args)
-            compiled = tf.function(fn, reduce_retracing=True)
+            compiled = with_lighter_graph_rewrites(tf.function(fn, reduce_retracing=True))
             out = compiled(*args)
             self._compiled_cache[key] = compiled
             return out
