@@ -25,7 +25,8 @@ constructor (text models: the vocabulary and `max_length` come from the
 dataset). `dataset` names a data source of
 `keras_hvae.training.recipe_data` (`dataset_options` are its arguments).
 `time_limit_s` stops training at the end of the epoch that would overrun
-it; `free_bits_plateau` lowers the free-bits budget of a text model when
+it (the training time of the whole run: a resumed run counts the time of
+the runs it resumes); `free_bits_plateau` lowers the free-bits budget of a text model when
 the validation loss plateaus (`ReduceFreeBitsOnPlateau` arguments).
 `eval_limit` (None: the whole test split) and `iwae_limit` (1,000) are
 numbers of test examples drawn uniformly at random from the whole split
