@@ -209,7 +209,9 @@ def score_preset_protocol(model, x_test, iwae_samples=DEFAULT_IWAE_SAMPLES, iwae
         dict (JSON-ready), nats per example:
         `test_elbo`, `test_elbo_stderr`, `num_test_examples` (examples the
         ELBO covers), `num_split_examples`, `test_bits_per_dim` (and its
-        `_stderr`) where the model has `num_dims`, `test_iwae` =
+        `_stderr`) where the model has `num_dims` (text models: bits per
+        word, and `num_test_tokens`, the words plus EOS tokens of the
+        ELBO's sentences), `test_iwae` =
         `{num_samples, value, stderr, num_examples, seed, bits_per_dim,
         elbo_on_the_same_examples, elbo_on_the_same_examples_stderr, gap,
         gap_stderr}`, `protocol` (what was measured, in words and
@@ -299,6 +301,8 @@ def score_preset_protocol(model, x_test, iwae_samples=DEFAULT_IWAE_SAMPLES, iwae
             "description": PROTOCOL_DESCRIPTION,
         },
     }
+    if hasattr(model, "bits_per_word"):  # text: the tokens the ELBO covers (words + EOS), for bits per word
+        scores["num_test_tokens"] = int(np.asarray(model.num_dims(x_elbo), dtype="int64").sum())
     if hasattr(model, "dtype_policy"):
         scores["precision"] = precision_of(model)  # the precision the bounds were computed in
     if bpd is not None:

@@ -37,7 +37,7 @@ _RECIPE_ARCHITECTURES = {
 }
 
 
-def _fortunes_recipe(architecture, eval_limit=200):
+def _fortunes_recipe(architecture, eval_limit=200, time_limit_s=3300):
     cls_name, arguments = ARCHITECTURES[architecture]
     recipe = {
         "model": {"class": cls_name, "arguments": dict(arguments, seed=0)},
@@ -46,7 +46,7 @@ def _fortunes_recipe(architecture, eval_limit=200):
         "batch_size": 64,
         "epochs": 300,
         "steps_per_epoch": 100,
-        "time_limit_s": 3300,
+        "time_limit_s": time_limit_s,
         "optimizer": {"class_name": "keras_hvae>Adamax", "config": {"learning_rate": 2e-3}},
         # Deliberately below the image protocol (IWAE k = 1,000 on 1,000 examples): every importance
         # sample reruns the LSTM decoder over the whole sentence, so the end-of-training bounds stay within
@@ -65,9 +65,20 @@ def _fortunes_recipe(architecture, eval_limit=200):
                      "(nll bound, kl, perplexity per word incl. EOS) on the whole test split.",
         },
     }
+    if cls_name == "BIVALSTM":  # the BIVA network of the model (revision 2: the authors' two inference paths)
+        recipe["metadata"]["architecture_revision"] = 2
     if "free_bits_budget" in arguments:
         recipe["free_bits_plateau"] = {"monitor": "val_loss", "factor": 0.5, "patience": 2}
     return recipe
 
 
-RECIPES = {name: _fortunes_recipe(arch) for name, arch in _RECIPE_ARCHITECTURES.items()}
+#: Training time per recipe where it is not the hour's default. BIVA+LSTM (revision 2, ~0.22 s a step on the
+#: 2-core reference machine) first ran for 3,300 s with a loss-spike guard that still skipped the batches of
+#: long sentences (a quarter of the updates): its validation ELBO was best near epoch 70 (-62.6 nats) and then
+#: fell while the training bound kept rising (-66.3 at epoch 120), overfitting the 13.6k training sentences.
+#: With the guard fixed the recipe stops at 1,500 s; the shipped run (43 epochs, beside a test suite) was
+#: still improving there (validation -62.05), so a longer run may do better; the hour was not re-tried.
+_TIME_LIMITS = {"biva_lstm_fortunes": 1500}
+
+RECIPES = {name: _fortunes_recipe(arch, time_limit_s=_TIME_LIMITS.get(name, 3300))
+           for name, arch in _RECIPE_ARCHITECTURES.items()}
