@@ -193,8 +193,11 @@ class WeightNormBase(keras.layers.Layer):
         """The (unnormalised) kernel direction used in `call`."""
         return self.v
 
-    def _v_norm(self, v):
-        return ops.sqrt(
+    def _inverse_v_norm(self, v):
+        """``1 / ||v||`` per output channel, as one `rsqrt` (one op and one
+        gradient op, where ``1 / sqrt`` traces seven: 206 such layers in the
+        paper's BIVA)."""
+        return ops.rsqrt(
             ops.maximum(ops.sum(ops.square(v), axis=self._norm_axes), _NORM_EPSILON)
         )
 
@@ -214,7 +217,7 @@ class WeightNormBase(keras.layers.Layer):
     def effective_kernel(self):
         """The kernel ``g * v / ||v||`` (same layout as the Keras layer)."""
         v = self._direction_source()
-        scale = self.g / self._v_norm(v)
+        scale = self.g * self._inverse_v_norm(v)
         return v * self._broadcast_to_kernel(scale)
 
     def _should_initialize(self, inputs):
@@ -239,7 +242,7 @@ class WeightNormBase(keras.layers.Layer):
     def _weight_norm_linear(self, inputs):
         """Pre-activation output (runs data-dependent init when due)."""
         v = self._direction_source()
-        inv_norm = 1.0 / self._v_norm(v)
+        inv_norm = self._inverse_v_norm(v)
         if self._should_initialize(inputs):
             return self._data_dependent_init(self._project(inputs, v) * inv_norm)
         if self._scale_kernel:

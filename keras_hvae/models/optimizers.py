@@ -21,9 +21,31 @@ accumulation, the iteration count) is Keras' own. Under a `tf.distribute`
 strategy, and on JAX and PyTorch (which trace or fuse the update already),
 it is `keras.optimizers.Adamax` unchanged. Optimizer variables and configs
 are Keras Adamax's, so checkpoints carry over either way.
+
+`apply_or_skip(grads, variables, applied)` is `apply` when `applied` is
+true and leaves every weight and optimizer variable bit for bit as it was
+when false, without a `tf.cond`: the train steps skip a non-finite or
+spiking update with it. A branch captures every variable, gradient and
+slot in both of its functions (5,600 of the paper BIVA's 27,000 traced
+nodes), which the first step traces and Grappler then rewrites. On the
+fused path a skipped step runs the same kernels as an update that
+provably changes nothing: the gradients are replaced by zeros
+(`where`, so a NaN cannot leak), the learning rate is set to 0, and
+`beta_1 = beta_2 = 1`, so the kernel computes
+
+    m <- m + (0 - m) * 0 = m,   u <- max(1 * u, 0) = u,
+    w <- w - 0 * m / (u + epsilon) = w
+
+exactly in floating point (m finite, u >= 0); the moving average of the
+weights (`use_ema`) gets momentum 1 (`1 * average + 0 * w`), and the
+iteration count advances by 0. Configurations that path does not cover
+(a distribution strategy, gradient accumulation, a loss scale, weight
+decay, EMA overwrites, constraints, another backend) take the branch as
+before.
 """
 
 import keras
+from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="keras_hvae")
@@ -45,12 +67,76 @@ class Adamax(keras.optimizers.Adamax):
     """
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        if keras.backend.backend() != "tensorflow":
+        if not self._fused():
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        self._fused_update(grads, trainable_variables, learning_rate)
+
+    def _fused(self):
+        """Whether updates go through TensorFlow's fused kernel."""
+        if keras.backend.backend() != "tensorflow":
+            return False
         import tensorflow as tf
 
-        if tf.distribute.has_strategy():
-            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        return not tf.distribute.has_strategy()
+
+    def _branch_free_skip_supported(self, trainable_variables):
+        """Whether `apply_or_skip` can skip without a branch (see the module)."""
+        return (self._fused() and self.built and not self.gradient_accumulation_steps
+                and self.loss_scale_factor is None and self.weight_decay is None
+                and not self.ema_overwrite_frequency
+                and not any(getattr(v, "overwrite_with_gradient", False) or v.constraint is not None
+                            for v in trainable_variables))
+
+    def apply_or_skip(self, grads, trainable_variables, applied):
+        """`apply(grads, trainable_variables)` if `applied`, else nothing.
+
+        Args:
+            grads: one gradient per variable (None: the variable is left
+                out, as `apply` does).
+            trainable_variables: the variables, as for `apply`.
+            applied: a boolean scalar (tensor); when false, the variables,
+                the optimizer's slots, its moving averages and its iteration
+                count are left exactly as they were, and non-finite
+                gradients are harmless.
+
+        Example:
+        >>> import numpy as np
+        >>> w = keras.Variable(np.ones(3, "float32"))
+        >>> opt = Adamax(learning_rate=0.1)
+        >>> opt.build([w])
+        >>> opt.apply_or_skip([np.full(3, np.nan, "float32")], [w], False)
+        >>> keras.ops.convert_to_numpy(w).tolist(), int(keras.ops.convert_to_numpy(opt.iterations))
+        ([1.0, 1.0, 1.0], 0)
+        """
+        variables = list(trainable_variables)
+        if not self._branch_free_skip_supported(variables):
+            ops.cond(applied, lambda: self.apply(grads, variables), lambda: None)
+            return
+        import tensorflow as tf
+
+        applied = tf.cast(applied, "bool")
+        with keras.name_scope(self.name, caller=self):
+            grads, variables = self._filter_empty_gradients(grads, variables)
+            grads = [tf.convert_to_tensor(g) for g in grads]
+            zeros = {dtype: tf.zeros((), dtype) for dtype in {g.dtype for g in grads}}  # one per dtype
+            grads = [tf.where(applied, g, zeros[g.dtype]) for g in grads]
+            grads = self._clip_gradients(grads)
+            self._fused_update(grads, variables, self.learning_rate, applied)
+            if self.use_ema:
+                not_first_step = tf.cast(tf.not_equal(self.iterations, 0), "float32")
+                momentum = tf.where(applied, not_first_step * self.ema_momentum, 1.0)
+                for var in self._trainable_variables:
+                    average = self._model_variables_moving_average[self._get_variable_index(var)]
+                    if average is not None:
+                        m = tf.cast(momentum, var.dtype)
+                        average.assign(m * average + (1.0 - m) * var)
+        self._iterations.assign_add(tf.cast(applied, self._iterations.dtype))
+
+    def _fused_update(self, grads, trainable_variables, learning_rate, applied=None):
+        """One `ResourceApplyAdaMax` per variable; with `applied` false, the
+        kernel's no-op form (learning rate 0, `beta_1 = beta_2 = 1`)."""
+        import tensorflow as tf
+
         step = tf.cast(self.iterations + 1, "float32")
         scalars = {
             "beta1_power": tf.pow(tf.constant(self.beta_1, "float32"), step),
@@ -59,6 +145,10 @@ class Adamax(keras.optimizers.Adamax):
             "beta2": tf.constant(self.beta_2, "float32"),
             "epsilon": tf.constant(self.epsilon, "float32"),
         }
+        if applied is not None:
+            scalars["lr"] = tf.where(applied, scalars["lr"], 0.0)
+            scalars["beta1"] = tf.where(applied, scalars["beta1"], 1.0)
+            scalars["beta2"] = tf.where(applied, scalars["beta2"], 1.0)
         by_dtype = {"float32": scalars}
         for grad, variable in zip(grads, trainable_variables):
             dtype = keras.backend.standardize_dtype(variable.dtype)

@@ -8,7 +8,9 @@ them:
 * TensorFlow: ``tf.GradientTape``; under ``tf.distribute`` the gradients are
   all-reduced first, clipped on the global gradient, and the update is
   applied (or skipped) in the cross-replica context, so two replicas give the
-  same update as one device with the same global batch.
+  same update as one device with the same global batch; without one,
+  ``safe_update.apply_or_skip`` applies or skips it (keras_hvae's ``Adamax``
+  skips without a ``tf.cond``).
 * JAX: the stateless ``train_step(state, data)`` with ``jax.value_and_grad``
   and ``optimizer.stateless_apply`` under ``jax.lax.cond``.
 * PyTorch: ``loss.backward()`` and ``optimizer.apply`` under ``torch.no_grad``.
@@ -18,7 +20,7 @@ import keras
 from keras import ops
 
 from keras_hvae.models.batch_checks import batch_report
-from keras_hvae.models.safe_update import clip_by_global_norm, update_is_finite
+from keras_hvae.models.safe_update import apply_or_skip, clip_by_global_norm, update_is_finite
 
 #: Trackers that count every train step, applied or skipped (sums, never masked).
 UNMASKED_TRACKERS = ("skipped_updates", "bad_batches")
@@ -130,7 +132,7 @@ def tf_train_step(model, data):
 
         replica_ctx.merge_call(cross_replica, args=(finite, shares))
     else:
-        ops.cond(finite, lambda: optimizer.apply(grads, variables), lambda: None)
+        apply_or_skip(optimizer, grads, variables, finite)
     skipped = 1.0 - ops.cast(finite, "float32")
     return model.update_trackers(_objective_to_values(model, loss, logs, skipped, report), applied=finite)
 

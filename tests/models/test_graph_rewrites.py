@@ -26,8 +26,9 @@ def _rewrite_options():
 
 
 def _lighter_pass_on():
-    """True inside the lighter pass: no memory optimizer, one round, and
-    nothing else changed (the meta-optimizer itself stays on)."""
+    """True inside the lighter pass: no memory optimizer, one round, no TFG
+    passes, no layout optimizer without a GPU, and nothing else changed (the
+    meta-optimizer itself stays on)."""
     from tensorflow.core.protobuf import rewriter_config_pb2
 
     options = _rewrite_options()
@@ -38,6 +39,12 @@ def _lighter_pass_on():
         assert options.constant_folding == rewriter_config_pb2.RewriterConfig.DEFAULT
         assert options.remapping == rewriter_config_pb2.RewriterConfig.DEFAULT
         assert options.function_optimization == rewriter_config_pb2.RewriterConfig.DEFAULT
+        import tensorflow as tf
+
+        # the layout optimizer (NHWC <-> NCHW for GPUs) is off only where no GPU is seen
+        gpu = bool(tf.config.list_physical_devices("GPU"))
+        assert (options.layout_optimizer == rewriter_config_pb2.RewriterConfig.OFF) is not gpu
+        assert options.disable_tfg_optimizer
     return lighter
 
 
