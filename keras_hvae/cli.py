@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from keras_hvae.training import distributed  # imports no Keras: the parser stays quick
+from keras_hvae.utils.compilation_cache import enable_jax_compilation_cache
 from keras_hvae.utils.precision import (ALIASES, DEFAULT_EVALUATION_PRECISION, DEFAULT_TRAINING_PRECISION,
                                         PRECISIONS)
 from keras_hvae.version import __version__
@@ -1126,6 +1127,7 @@ def main(argv=None):
         return 0
     if args.command not in _LIGHT_COMMANDS:
         _import_backend_quietly()
+        enable_jax_compilation_cache()  # JAX: compiled programs kept for later runs (nothing elsewhere)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, FileExistsError) as e:

@@ -2,7 +2,11 @@
 
 import os
 
-import keras
+# The command line keeps JAX's compiled programs in ~/.cache; the suite
+# writes nothing there (tests/test_compilation_cache.py checks the cache).
+os.environ.setdefault("KERAS_HVAE_JAX_CACHE", "0")
+
+import keras  # noqa: E402
 import numpy as np
 import pytest
 
