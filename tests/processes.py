@@ -10,6 +10,7 @@ benchmarks/distributed_scaling.py.
 
 import json
 import os
+import random
 import socket
 import subprocess
 import time
@@ -39,11 +40,39 @@ def jax_compilation_cache(directory):
             "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
 
 
+_given_ports = set()
+
+
+def _ephemeral_ports_start():
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_port():
-    """A TCP port of 127.0.0.1 free now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port free now on every interface, from below the kernel's
+    ephemeral range, never handed out before in this session.
+
+    A port the kernel gave to `bind(0)` is an ephemeral one: between this
+    call and the coordinator's listening there, an outgoing connection of
+    another process (gloo, gRPC) may take it, and then JAX's coordinator
+    crashes (a CI run lost a test that way). Ports below the ephemeral
+    range are never handed out to outgoing connections."""
+    rng = random.Random()
+    high = max(_ephemeral_ports_start(), 20001)
+    for _ in range(1000):
+        port = rng.randrange(20000, high)
+        if port in _given_ports:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        _given_ports.add(port)
+        return port
+    raise RuntimeError("no free TCP port below the ephemeral range")
 
 
 def write_config(path, config):

@@ -377,6 +377,8 @@ def _join_jax(coordinator, num_processes, process_id, *, join_timeout, heartbeat
 
     if jax.distributed.is_initialized():
         raise RuntimeError(f"jax.distributed is initialised already: {what} once per process.")
+    if process_id == 0:
+        _check_port_free(coordinator)
     try:
         jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
                                    process_id=process_id, initialization_timeout=int(join_timeout),
@@ -388,6 +390,34 @@ def _join_jax(coordinator, num_processes, process_id, *, join_timeout, heartbeat
             f"--num-processes and its own --process-id; process 0 listens on that address): "
             f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
         ) from e
+
+
+def _check_port_free(coordinator):
+    """Raises a RuntimeError naming the port when the chief cannot listen on
+    the coordinator's port: JAX's coordination service binds every
+    interface there (`[::]:PORT`), and a port in use crashed the process
+    with a segmentation fault and no message (jaxlib 0.10)."""
+    import errno
+    import socket
+
+    port = int(coordinator.rsplit(":", 1)[1])
+    for family, address in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+        try:
+            probe = socket.socket(family, socket.SOCK_STREAM)
+        except OSError:  # no IPv6 on this machine
+            continue
+        with probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC's server does
+            try:
+                probe.bind((address, port))
+            except OSError as e:
+                if e.errno not in (errno.EADDRINUSE, errno.EACCES):  # e.g. IPv6 turned off
+                    continue
+                raise RuntimeError(
+                    f"process 0 cannot listen on the coordinator's port {port} ({coordinator}): "
+                    f"{e.strerror or e}. Another program uses it: give every process another "
+                    f"--coordinator port."
+                ) from e
 
 
 #: Seconds a process of a split evaluation waits for the others at a

@@ -29,6 +29,7 @@ import importlib.util
 import json
 import re
 import signal
+import socket
 import sys
 import textwrap
 import time
@@ -225,7 +226,10 @@ def test_two_processes_train_a_small_biva_like_one_process_through_a_kill_and_re
     # the pair only: the single process may finish first
     while time.time() < deadline and not latest.exists() and all(p.poll() is None for p in processes[:2]):
         time.sleep(0.05)
-    assert latest.exists(), [Path(log.name).read_text()[-2000:] for log in logs]
+    if not latest.exists():  # every log in full view: the first CI failure here printed a truncated list
+        pytest.fail("no checkpoint of the pair; return codes "
+                    f"{[p.poll() for p in processes]}\n\n" + "\n\n".join(
+                        f"--- log of command {i}:\n{Path(log.name).read_text()[-3000:]}" for i, log in enumerate(logs)))
     processes[1].send_signal(signal.SIGKILL)
     killed_at = time.time()
     codes, outputs = finish(processes[:2], logs[:2], timeout=240)
@@ -371,6 +375,28 @@ def test_two_jax_processes_evaluate_like_one_process(tmp_path, mnist_splits):
     assert '"test_elbo"' not in outputs[1]
     after = sorted(p.name for p in tmp_path.iterdir() if not re.fullmatch(r"log_\d+\.txt", p.name))
     assert after == before  # evaluate writes no file (the logs are the test's)
+
+
+def test_a_chief_whose_port_is_taken_says_so(tmp_path):
+    """Process 0 of a training run whose coordinator port another program
+    listens on stops at once with an error naming the port (jaxlib's
+    coordination service crashed the process with a segmentation fault and
+    no message), before it loads anything."""
+    _require_jax()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(tmp_path / "config.json", BIVA_CONFIG)
+        command = _train_commands(config, tmp_path / "run", port)[0]
+        started = time.time()
+        codes, outputs = run_together([command], "jax", tmp_path, timeout=120)
+    assert codes[0] == 2, (codes, outputs[0][-3000:])  # the command's usage-error code, not -11
+    assert f"process 0 cannot listen on the coordinator's port {port} (127.0.0.1:{port})" in outputs[0], \
+        outputs[0][-3000:]
+    assert "Address already in use" in outputs[0] and "give every process another --coordinator port" in outputs[0]
+    assert not (tmp_path / "run").exists()
+    assert time.time() - started < 100
 
 
 def test_an_evaluation_process_whose_peer_never_comes_stops(tmp_path):
