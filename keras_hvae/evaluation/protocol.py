@@ -301,8 +301,9 @@ def score_preset_protocol(model, x_test, iwae_samples=DEFAULT_IWAE_SAMPLES, iwae
             "description": PROTOCOL_DESCRIPTION,
         },
     }
-    if hasattr(model, "bits_per_word"):  # text: the tokens the ELBO covers (words + EOS), for bits per word
-        scores["num_test_tokens"] = int(np.asarray(model.num_dims(x_elbo), dtype="int64").sum())
+    dims_key = getattr(model, "scored_dims_key", None)  # text: the tokens the ELBO covers (words + EOS)
+    if dims_key:
+        scores[dims_key] = int(np.asarray(model.num_dims(x_elbo), dtype="int64").sum())
     if hasattr(model, "dtype_policy"):
         scores["precision"] = precision_of(model)  # the precision the bounds were computed in
     if bpd is not None:

@@ -661,6 +661,12 @@ class HierarchicalVAE(PresetMixin, keras.Model):
             out.append(m[:, 0] + np.log(np.exp(stacked - m).sum(axis=1)) - math.log(num_samples))
         return np.concatenate(out)
 
+    #: Where examples differ in `num_dims` (text: tokens), the key under
+    #: which the evaluation protocol records their sum over the scored test
+    #: examples (`"num_test_tokens"`); None where every example has
+    #: `num_data_dims`.
+    scored_dims_key = None
+
     def num_dims(self, x):
         """Data dimensions each example's bound covers, `(N,)`: `num_data_dims`
         for every example of an image model (text models count tokens)."""

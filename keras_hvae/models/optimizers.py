@@ -22,10 +22,11 @@ strategy, and on JAX and PyTorch (which trace or fuse the update already),
 it is `keras.optimizers.Adamax` unchanged. Optimizer variables and configs
 are Keras Adamax's, so checkpoints carry over either way.
 
-`apply_or_skip(grads, variables, applied)` is `apply` when `applied` is
+`apply_masked(grads, variables, applied)` is `apply` when `applied` is
 true and leaves every weight and optimizer variable bit for bit as it was
 when false, without a `tf.cond`: the train steps skip a non-finite or
-spiking update with it. A branch captures every variable, gradient and
+spiking update with it (through `safe_update.apply_or_skip`, which asks
+`skips_without_branch` first and takes the branch where it does not hold). A branch captures every variable, gradient and
 slot in both of its functions (5,600 of the paper BIVA's 27,000 traced
 nodes), which the first step traces and Grappler then rewrites. On the
 fused path a skipped step runs the same kernels as an update that
@@ -40,12 +41,11 @@ exactly in floating point (m finite, u >= 0); the moving average of the
 weights (`use_ema`) gets momentum 1 (`1 * average + 0 * w`), and the
 iteration count advances by 0. Configurations that path does not cover
 (a distribution strategy, gradient accumulation, a loss scale, weight
-decay, EMA overwrites, constraints, another backend) take the branch as
-before.
+decay, EMA overwrites, constraints, another backend) take the branch
+(`skips_without_branch` is False there).
 """
 
 import keras
-from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="keras_hvae")
@@ -79,16 +79,30 @@ class Adamax(keras.optimizers.Adamax):
 
         return not tf.distribute.has_strategy()
 
-    def _branch_free_skip_supported(self, trainable_variables):
-        """Whether `apply_or_skip` can skip without a branch (see the module)."""
+    def skips_without_branch(self, trainable_variables):
+        """Whether `apply_masked` can skip an update of these variables
+        without a branch: TensorFlow's fused path, a built optimizer, and
+        none of the options it does not cover (see the module).
+
+        Example:
+        >>> import numpy as np
+        >>> w = keras.Variable(np.ones(3, "float32"))
+        >>> opt = Adamax(learning_rate=0.1)
+        >>> opt.build([w])
+        >>> opt.skips_without_branch([w]) == (keras.backend.backend() == "tensorflow")
+        True
+        """
         return (self._fused() and self.built and not self.gradient_accumulation_steps
                 and self.loss_scale_factor is None and self.weight_decay is None
                 and not self.ema_overwrite_frequency
                 and not any(getattr(v, "overwrite_with_gradient", False) or v.constraint is not None
                             for v in trainable_variables))
 
-    def apply_or_skip(self, grads, trainable_variables, applied):
-        """`apply(grads, trainable_variables)` if `applied`, else nothing.
+    def apply_masked(self, grads, trainable_variables, applied):
+        """`apply(grads, trainable_variables)` if `applied`, else nothing,
+        without a branch (`keras_hvae.models.safe_update.apply_or_skip`
+        calls it where `skips_without_branch` holds and takes `ops.cond`
+        elsewhere).
 
         Args:
             grads: one gradient per variable (None: the variable is left
@@ -99,19 +113,24 @@ class Adamax(keras.optimizers.Adamax):
                 count are left exactly as they were, and non-finite
                 gradients are harmless.
 
+        Raises:
+            ValueError: where `skips_without_branch` does not hold.
+
         Example:
         >>> import numpy as np
         >>> w = keras.Variable(np.ones(3, "float32"))
         >>> opt = Adamax(learning_rate=0.1)
         >>> opt.build([w])
-        >>> opt.apply_or_skip([np.full(3, np.nan, "float32")], [w], False)
+        >>> if opt.skips_without_branch([w]):  # TensorFlow
+        ...     opt.apply_masked([np.full(3, np.nan, "float32")], [w], False)
         >>> keras.ops.convert_to_numpy(w).tolist(), int(keras.ops.convert_to_numpy(opt.iterations))
         ([1.0, 1.0, 1.0], 0)
         """
         variables = list(trainable_variables)
-        if not self._branch_free_skip_supported(variables):
-            ops.cond(applied, lambda: self.apply(grads, variables), lambda: None)
-            return
+        if not self.skips_without_branch(variables):
+            raise ValueError("apply_masked needs the fused TensorFlow path without gradient accumulation, loss "
+                             "scale, weight decay, EMA overwrites or constraints (skips_without_branch); use "
+                             "keras_hvae.models.safe_update.apply_or_skip, which takes a branch otherwise.")
         import tensorflow as tf
 
         applied = tf.cast(applied, "bool")

@@ -81,17 +81,28 @@ def clip_by_global_norm(grads, clip_norm):
 def apply_or_skip(optimizer, grads, variables, applied):
     """Applies `grads` with `optimizer` when `applied` is true, else nothing.
 
-    An optimizer with its own `apply_or_skip` (keras_hvae's `Adamax`: no
-    branch on TensorFlow, see `keras_hvae.models.optimizers`) does it
-    itself; any other takes `ops.cond(applied, apply, no-op)`.
+    An optimizer that can skip without a branch (keras_hvae's `Adamax` on
+    TensorFlow: `skips_without_branch`, then `apply_masked`; see
+    `keras_hvae.models.optimizers`) does so; every other optimizer and
+    configuration takes `ops.cond(applied, apply, no-op)`.
 
     Args:
         optimizer: a built Keras optimizer.
         grads: one gradient per variable.
         variables: the trainable variables.
         applied: a boolean scalar tensor.
+
+    Example:
+    >>> import numpy as np, keras
+    >>> w = keras.Variable(np.ones(2, "float32"))
+    >>> opt = keras.optimizers.SGD(0.5)
+    >>> opt.build([w])
+    >>> apply_or_skip(opt, [np.ones(2, "float32")], [w], np.bool_(True))
+    >>> keras.ops.convert_to_numpy(w).tolist()
+    [0.5, 0.5]
     """
-    method = getattr(optimizer, "apply_or_skip", None)
-    if method is not None:
-        return method(grads, variables, applied)
+    variables = list(variables)
+    skips_without_branch = getattr(optimizer, "skips_without_branch", None)
+    if skips_without_branch is not None and skips_without_branch(variables):
+        return optimizer.apply_masked(grads, variables, applied)
     ops.cond(applied, lambda: optimizer.apply(grads, variables), lambda: None)

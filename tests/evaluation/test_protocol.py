@@ -132,7 +132,21 @@ def test_protocol_scores_the_whole_split_and_the_drawn_subset_with_brute_force_e
     p = scores["protocol"]
     assert (p["seed"], p["elbo_examples"], p["iwae_examples"], p["split_examples"]) == (4, 300, 50, 300)
     assert p["elbo_on"] == "whole split" and "random" in p["iwae_on"]
+    assert "num_test_tokens" not in scores  # every example has num_data_dims
     json.dumps(scores)  # JSON-ready
+
+
+def test_a_model_whose_examples_differ_in_dimensions_records_their_sum_under_its_key():
+    """`scored_dims_key`: the protocol records the sum of `num_dims` over
+    the examples its ELBO scored (all 300: text records its tokens so)."""
+    class Varying(FakeModel):
+        scored_dims_key = "num_test_tokens"
+
+        def num_dims(self, x):
+            return np.asarray(x)[:, 0].astype("int64") % 7 + 1
+
+    scores = score_preset_protocol(Varying(), _split(300), iwae_samples=2, iwae_examples=10, seed=4)
+    assert scores["num_test_tokens"] == int(sum(i % 7 + 1 for i in range(300)))
 
 
 def test_protocol_with_an_elbo_limit_draws_at_random_and_nests_the_iwae_examples():

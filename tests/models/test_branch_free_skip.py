@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from keras_hvae.models import Adamax, LinearGaussianVAE
+from keras_hvae.models.safe_update import apply_or_skip
 from tests.models.biva.conftest import tiny_binary
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's fused path")
@@ -36,7 +37,7 @@ def test_a_skipped_step_changes_nothing_and_an_applied_one_equals_apply(options)
 
     @tf.function
     def step(grads, applied):
-        ours.apply_or_skip(grads, weights, applied)
+        apply_or_skip(ours, grads, weights, applied)
 
     for i in range(6):
         grads = [rng.normal(size=w.shape).astype("float32") for w in weights]
@@ -101,3 +102,22 @@ def test_other_optimizers_and_unsupported_options_still_skip(optimizer):
         np.testing.assert_array_equal(a, b)
     model.train_on_batch(x)
     assert any(not np.array_equal(a, b) for a, b in zip(_values(model.weights), before))
+
+
+def test_apply_masked_refuses_what_it_does_not_cover():
+    """`apply_masked` on an optimizer with weight decay (or unbuilt) raises
+    instead of skipping the decay's own update silently; `apply_or_skip`
+    takes the branch there."""
+    w = keras.Variable(np.ones(3, "float32"))
+    decayed = Adamax(0.1, weight_decay=0.1)
+    decayed.build([w])
+    assert not decayed.skips_without_branch([w])
+    with pytest.raises(ValueError, match="skips_without_branch"):
+        decayed.apply_masked([np.ones(3, "float32")], [w], True)
+    unbuilt = Adamax(0.1)
+    assert not unbuilt.skips_without_branch([w])
+    plain = Adamax(0.1)
+    plain.build([w])
+    assert plain.skips_without_branch([w])
+    apply_or_skip(decayed, [np.ones(3, "float32")], [w], np.bool_(True))
+    assert np.all(keras.ops.convert_to_numpy(w) < 1.0)

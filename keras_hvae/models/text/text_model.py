@@ -167,6 +167,8 @@ class TextModelMixin:
         logit tensor, about 19 GB for the shipped preset)."""
         return int(self.sequence_length)
 
+    scored_dims_key = "num_test_tokens"
+
     def num_dims(self, x):
         """Tokens each sentence's bound covers: its words plus the EOS token
         (`decoder.sentence_mask`; the perplexity of `evaluate_text` and the
