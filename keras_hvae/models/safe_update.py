@@ -84,7 +84,10 @@ def apply_or_skip(optimizer, grads, variables, applied):
     An optimizer that can skip without a branch (keras_hvae's `Adamax` on
     TensorFlow: `skips_without_branch`, then `apply_masked`; see
     `keras_hvae.models.optimizers`) does so; every other optimizer and
-    configuration takes `ops.cond(applied, apply, no-op)`.
+    configuration takes `ops.cond(applied, apply, no-op)`. The TensorFlow
+    train step updates through it; JAX's stateless step puts
+    `stateless_apply` under `jax.lax.cond` and PyTorch's decides in Python
+    (`keras_hvae.models.train_steps`), so eager JAX cannot call it.
 
     Args:
         optimizer: a built Keras optimizer.
