@@ -72,7 +72,7 @@ def test_the_semi_supervised_recipe_uses_100_balanced_labels():
     from keras_hvae.training.recipe_data import data_source
 
     recipe = get_recipe("biva_ssl_mnist100")
-    assert recipe.steps_per_epoch * recipe.epochs == 3000
+    assert recipe.steps_per_epoch * recipe.epochs == 8000
     source = data_source("binarized_mnist_100_labels")
     y = np.repeat(np.arange(10), 50)
     idx = source.labelled_indices(y)
