@@ -20,9 +20,11 @@ for every recipe. The shipped presets' recipes (each family's
 
 `model` takes `class` (a public name of `keras_hvae.applications`) and one
 of `architecture` (+ `overrides`) for `Cls.from_architecture`, `config` (a
-`get_config()` dict) for `Cls.from_config`, or `arguments` for the
+`get_config()` dict) for `Cls.from_config`, `arguments` for the
 constructor (text models: the vocabulary and `max_length` come from the
-dataset). `dataset` names a data source of
+dataset), or `preset` (a shipped name or a preset directory, for
+`Cls.from_preset`: fine-tuning, which starts from the preset's weights with
+a fresh optimizer). `dataset` names a data source of
 `keras_hvae.training.recipe_data` (`dataset_options` are its arguments).
 `time_limit_s` stops training at the end of the epoch that would overrun
 it (the training time of the whole run: a resumed run counts the time of
@@ -80,7 +82,7 @@ OPTIONAL = {
     "weights_dtype": "float32",
     "metadata": {},
 }
-MODEL_KEYS = ("architecture", "config", "arguments")
+MODEL_KEYS = ("architecture", "config", "arguments", "preset")
 
 
 def _fail(source, message):
@@ -115,8 +117,10 @@ def load_config(path_or_dict):
     if not isinstance(model, dict) or model.get("class") not in classes:
         _fail(source, f"'model' needs a 'class' among {sorted(classes)}; got {model!r}.")
     if sum(key in model for key in MODEL_KEYS) != 1:
-        _fail(source, "'model' needs exactly one of 'architecture' (with optional 'overrides'), 'config' "
-                      "or 'arguments'.")
+        _fail(source, "'model' needs exactly one of 'architecture' (with optional 'overrides'), 'config', "
+                      "'arguments' or 'preset'.")
+    if "preset" in model and (not isinstance(model["preset"], str) or not model["preset"]):
+        _fail(source, f"'model.preset' must be a preset name or directory; got {model['preset']!r}.")
     if config["dataset"] not in SOURCES:
         _fail(source, f"unknown dataset {config['dataset']!r}; known: {sorted(SOURCES)}.")
     for key in ("epochs", "batch_size"):
@@ -169,6 +173,8 @@ def build_model(config, data=None):
         model = cls.from_architecture(spec["architecture"], **dict(spec.get("overrides", {})))
     elif "config" in spec:
         model = cls.from_config(spec["config"])
+    elif "preset" in spec:
+        model = cls.from_preset(spec["preset"])
     else:
         model = cls(**(data.model_arguments() if data is not None else {}), **dict(spec["arguments"]))
     model.compile(optimizer=keras.optimizers.get(config["optimizer"]),

@@ -37,12 +37,43 @@ def test_a_config_file_trains_into_a_preset(tmp_path, mnist_splits):
     assert BIVA.from_preset(str(tmp_path / "run" / "preset")).filters[0] == 4
 
 
+def test_a_config_fine_tunes_a_preset_from_its_weights(tmp_path, mnist_splits):
+    import numpy as np
+
+    from keras_hvae.applications import BIVA
+    from keras_hvae.training.config_recipes import build_model
+
+    first = dict(TINY, iwae_limit=2, eval_limit=8)
+    assert main(["train", "--config", _write(tmp_path, "first", first), "--out", str(tmp_path / "a")]) == 0
+    preset = str(tmp_path / "a" / "preset")
+    tuned = dict(first, model={"class": "BIVA", "preset": preset}, seed=1)
+    start = build_model(load_config(tuned))
+    shipped = BIVA.from_preset(preset)
+    for got, want in zip(start.weights, shipped.weights):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    assert int(np.asarray(start.optimizer.iterations)) == 0  # a fresh optimizer
+    assert main(["train", "--config", _write(tmp_path, "tuned", tuned), "--out", str(tmp_path / "b")]) == 0
+    meta = json.loads((tmp_path / "b" / "preset" / "metadata.json").read_text())
+    assert meta["training_config"]["model"] == {"class": "BIVA", "preset": preset}
+    assert meta["training_steps"] == 3
+    after = BIVA.from_preset(str(tmp_path / "b" / "preset"))
+    assert after.filters == shipped.filters
+    assert any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(after.weights, shipped.weights))
+
+
+def _write(tmp_path, name, config):
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
         ({"optimiser": "adam"}, "unknown keys \\['optimiser'\\]"),
         ({"model": {"class": "GAN", "architecture": "x"}}, "'class' among"),
         ({"model": {"class": "BIVA"}}, "exactly one of 'architecture'"),
+        ({"model": {"class": "BIVA", "preset": ""}}, "'model.preset' must be a preset name or directory"),
         ({"dataset": "imagenet"}, "unknown dataset 'imagenet'"),
         ({"epochs": 0}, "'epochs' must be a positive integer"),
         ({"weights_dtype": "int8"}, "'weights_dtype': weights_dtype must be one of \\['float32', 'float16'\\]"),
