@@ -665,7 +665,7 @@ def _evaluate_conditional(args, model, dataset, x):
 def cmd_anomaly(args):
     import numpy as np
 
-    from keras_hvae.evaluation.anomaly import detection_metrics, plot_anomaly_histograms
+    from keras_hvae.evaluation.anomaly import auroc_stderr, detection_metrics, plot_anomaly_histograms
 
     ood = args.ood_data is not None or args.ood_dataset is not None
     if args.out is not None and not ood:
@@ -713,9 +713,10 @@ def cmd_anomaly(args):
         rows = []
         for label, c, kind, _ in columns:
             m = detection_metrics(s_in[c], s_out[c], higher_is_anomalous=kind == "llr")
-            rows.append((label, f"{m['auroc']:.4f}", f"{m['auprc']:.4f}", f"{m['fpr80']:.4f}",
+            se = auroc_stderr(s_in[c], s_out[c]) if min(len(s_in[c]), len(s_out[c])) > 1 else float("nan")
+            rows.append((label, f"{m['auroc']:.4f}", f"{se:.4f}", f"{m['auprc']:.4f}", f"{m['fpr80']:.4f}",
                          f"{np.mean(s_in[c]):.2f}", f"{np.mean(s_out[c]):.2f}"))
-        _print_table(rows, ("score", "AUROC", "AUPRC", "FPR80", "mean in (nats)", "mean out (nats)"))
+        _print_table(rows, ("score", "AUROC", "± (DeLong)", "AUPRC", "FPR80", "mean in (nats)", "mean out (nats)"))
         if args.out is not None:
             plot_anomaly_histograms({label: s_in[c] for label, c, _, _ in columns},
                                     {label: s_out[c] for label, c, _, _ in columns}, args.out,
@@ -1038,8 +1039,8 @@ def build_parser():
                        description="Scores held-out data with BIVA's bound L^{>k} (k bottom levels drawn from the "
                                    "prior; k = 0 is the ELBO) and the likelihood ratio LLR^{>k} = L - L^{>k} "
                                    "(Havtorn et al., 2021). With an out-of-distribution set (--ood-data or "
-                                   "--ood-dataset, e.g. fashion_mnist) it prints AUROC, AUPRC and FPR at 80% TPR "
-                                   "for every score (out-of-distribution = positive; a low bound or a high ratio "
+                                   "--ood-dataset, e.g. fashion_mnist) it prints AUROC (with its DeLong standard "
+                                   "error), AUPRC and FPR at 80% TPR for every score (out-of-distribution = positive; a low bound or a high ratio "
                                    "= anomalous), and writes the per-example scores (--csv) and their histograms "
                                    "(--out). Without one it prints the mean and spread of the scores on the "
                                    "in-distribution set as JSON.")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from keras_hvae.cli import main
-from keras_hvae.evaluation.anomaly import detection_metrics
+from keras_hvae.evaluation.anomaly import auroc_stderr, detection_metrics
 from keras_hvae.evaluation.protocol import random_subset
 
 N_IN, N_OUT = 30, 24
@@ -57,7 +57,7 @@ def test_in_against_out_prints_the_table_and_writes_csv_and_histograms(tiny_biva
     captured = capsys.readouterr()
     out = captured.out
     # every k of the 2-level preset, with AUROC, AUPRC and FPR80, and the likelihood ratio for k = 1
-    assert "AUROC" in out and "AUPRC" in out and "FPR80" in out
+    assert "AUROC" in out and "± (DeLong)" in out and "AUPRC" in out and "FPR80" in out
     assert "L^{>0} (ELBO)" in out and "L^{>1}" in out and "L^{>2}" not in out
     assert "LLR^{>1}" in out and "LLR^{>0}" not in out and "LLR^{>2}" not in out
     assert "(20 examples)" in out and "seed 3" in out
@@ -78,6 +78,7 @@ def test_in_against_out_prints_the_table_and_writes_csv_and_histograms(tiny_biva
         m = detection_metrics(s_in, s_out)
         line = next(line for line in out.splitlines() if line.startswith(f"L^{{>{k}}}"))
         assert f"{m['auroc']:.4f}" in line and f"{m['fpr80']:.4f}" in line, (line, m)
+        assert f"{m['auroc']:.4f}  {auroc_stderr(s_in, s_out):.4f}" in line, line  # its standard error beside it
     # LLR^{>1} = L^{>0} - L^{>1} from the same draws, high = anomalous
     for name in ("in", "out"):
         got = np.array([float(r["LLR>1"]) for r in rows if r["set"] == name])

@@ -5,6 +5,7 @@ from keras_hvae.evaluation.anomaly import (  # noqa: F401
     anomaly_scores,
     auprc,
     auroc,
+    auroc_stderr,
     detection_metrics,
     fpr_at_tpr,
     likelihood_ratio_scores,

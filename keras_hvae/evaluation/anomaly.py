@@ -9,7 +9,8 @@ Mann-Whitney rank formula. `auprc` (average precision) and `fpr_at_tpr`
 out-of-distribution examples as the positive class and flag an example when
 its score is at or below a threshold, as in Havtorn et al. (ICML 2021).
 `detection_metrics` gives all three (`higher_is_anomalous=True` for a score
-that is high on anomalies, such as the likelihood ratio).
+that is high on anomalies, such as the likelihood ratio); `auroc_stderr` is
+the AUROC's standard error (DeLong et al., 1988).
 
 The scores: BIVA's bound L^{>k} (`anomaly_scores`; the k bottom latent
 levels drawn from the prior, L^{>0} = the ELBO), low on anomalies, and the
@@ -65,6 +66,47 @@ def auroc(scores_in, scores_out):
     rank_sum_out = ranks[n_in:].sum()
     u = rank_sum_out - n_out * (n_out + 1) / 2.0
     return float(u / (n_in * n_out))
+
+
+def auroc_stderr(scores_in, scores_out):
+    """Standard error of `auroc` (DeLong, DeLong and Clarke-Pearson, 1988).
+
+    The AUROC is the mean of psi(in_i, out_j) over all pairs (1 when the
+    out-of-distribution score is the lower, 1/2 on a tie). DeLong's variance
+    is var(V_in) / n_in + var(V_out) / n_out, with V_in_i the mean of psi
+    over the out-of-distribution examples for in-distribution example i and
+    V_out_j its mean over the in-distribution examples for example j: the
+    sampling error of both sets, without resampling. It agrees with the
+    bootstrap standard error to within a few percent for a few hundred
+    examples per set (tested).
+
+    Args:
+        scores_in: scores of in-distribution examples (at least 2).
+        scores_out: scores of out-of-distribution examples (at least 2).
+
+    Returns:
+        float >= 0; 0 when the sets are perfectly separated.
+
+    Example:
+    >>> round(auroc_stderr([3.0, 4.0, 1.5], [1.0, 2.0, 0.5]), 4)
+    0.1571
+    """
+    s_in, s_out = _checked_pair(scores_in, scores_out, "auroc_stderr")
+    if s_in.size < 2 or s_out.size < 2:
+        raise ValueError(f"auroc_stderr needs at least 2 scores in each set; got {s_in.size} in-distribution "
+                         f"and {s_out.size} out-of-distribution.")
+    sorted_in, sorted_out = np.sort(s_in), np.sort(s_out)
+
+    def placements(values, others):
+        # per value: the share of `others` strictly below it plus half of those equal to it
+        below = np.searchsorted(others, values, side="left")
+        at_or_below = np.searchsorted(others, values, side="right")
+        return (below + 0.5 * (at_or_below - below)) / others.size
+
+    v_in = placements(s_in, sorted_out)  # out-of-distribution scores below each in-distribution score
+    v_out = 1.0 - placements(s_out, sorted_in)  # in-distribution scores above each out-of-distribution one
+    variance = np.var(v_in, ddof=1) / s_in.size + np.var(v_out, ddof=1) / s_out.size
+    return float(np.sqrt(max(variance, 0.0)))
 
 
 def _checked_pair(scores_in, scores_out, what):

@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
-from keras_hvae.evaluation.anomaly import auprc, auroc, detection_metrics, fpr_at_tpr
+from keras_hvae.evaluation.anomaly import auprc, auroc, auroc_stderr, detection_metrics, fpr_at_tpr
 
 
 def _brute_points(s_in, s_out):
@@ -127,3 +127,38 @@ def test_likelihood_ratio_is_elbo_minus_the_bound_under_one_seed_and_its_metrics
         likelihood_ratio_scores(model, x_in, [0])
     with pytest.raises(ValueError, match="'bound'"):
         anomaly_auroc(model, x_in, x_out, [1], score="ratio")
+
+
+def _delong_brute(s_in, s_out):
+    """DeLong's standard error from the full matrix of pair kernels psi(in_i, out_j)."""
+    psi = (s_out[None, :] < s_in[:, None]) + 0.5 * (s_out[None, :] == s_in[:, None])
+    v_in, v_out = psi.mean(axis=1), psi.mean(axis=0)
+    return np.sqrt(v_in.var(ddof=1) / len(s_in) + v_out.var(ddof=1) / len(s_out))
+
+
+@pytest.mark.parametrize("n_in, n_out, shift, rounding", [(7, 5, 0.5, None), (40, 90, 1.0, 0), (200, 150, 0.3, 1)])
+def test_auroc_stderr_is_delongs_pairwise_formula(n_in, n_out, shift, rounding):
+    rng = np.random.default_rng(n_in)
+    s_in, s_out = rng.normal(shift, 1.0, n_in), rng.normal(0.0, 1.0, n_out)
+    if rounding is not None:  # ties within and across the sets
+        s_in, s_out = np.round(s_in, rounding), np.round(s_out, rounding)
+    assert auroc_stderr(s_in, s_out) == pytest.approx(_delong_brute(s_in, s_out), rel=1e-12, abs=1e-15)
+
+
+def test_auroc_stderr_matches_the_bootstrap_and_the_spread_over_draws():
+    rng = np.random.default_rng(0)
+    s_in, s_out = rng.normal(1.2, 1.0, 400), rng.normal(0.0, 1.3, 300)
+    se = auroc_stderr(s_in, s_out)
+    boot = [auroc(rng.choice(s_in, s_in.size), rng.choice(s_out, s_out.size)) for _ in range(2000)]
+    assert se == pytest.approx(np.std(boot), rel=0.08)
+    # the spread of the AUROC over fresh samples from the same two distributions
+    fresh = [auroc(rng.normal(1.2, 1.0, 400), rng.normal(0.0, 1.3, 300)) for _ in range(2000)]
+    assert se == pytest.approx(np.std(fresh), rel=0.1)
+
+
+def test_auroc_stderr_edge_cases():
+    assert auroc_stderr([3.0, 4.0], [1.0, 2.0]) == 0.0  # perfectly separated
+    with pytest.raises(ValueError, match="at least 2 scores in each set; got 1 in-distribution"):
+        auroc_stderr([1.0], [0.0, 2.0])
+    with pytest.raises(ValueError, match="finite"):
+        auroc_stderr([1.0, np.nan], [0.0, 2.0])
