@@ -49,6 +49,12 @@ stall (a learning-rate spike), before the stall stop ends the run.
 `weights_dtype` (`"float32"`, the default, or `"float16"`) is the dtype of
 the preset's weights file: float16 halves it (the loaded variables are
 float32; the scores are measured on the weights rounded to float16).
+`fine_tune` (default null) makes the recipe two stages: the config without
+it trains a base model into `OUT/base` (no test scores), then a second run
+starts from that preset's weights with a fresh optimizer and the keys of
+`fine_tune` replacing the config's (it needs `epochs`; e.g.
+`{"epochs": 11, "seed": 1}`), into `OUT` as usual. The preset's metadata
+records the base stage under `base`.
 """
 
 import json
@@ -80,6 +86,7 @@ OPTIONAL = {
     "loss_spike_guard": True,
     "rollback_on_stall": True,
     "weights_dtype": "float32",
+    "fine_tune": None,
     "metadata": {},
 }
 MODEL_KEYS = ("architecture", "config", "arguments", "preset")
@@ -151,7 +158,23 @@ def load_config(path_or_dict):
     except (TypeError, ValueError) as e:
         _fail(source, f"'rollback_on_stall': {e}")
     config["name"] = config["name"] or "run"
+    fine_tune = config["fine_tune"]
+    if fine_tune is not None:
+        if not isinstance(fine_tune, dict) or "epochs" not in fine_tune:
+            _fail(source, f"'fine_tune' must be an object of keys replacing the config's for the second stage, "
+                          f"with its 'epochs'; got {fine_tune!r}.")
+        fixed = sorted(set(fine_tune) & {"model", "dataset", "name", "fine_tune", "metadata"})
+        if fixed:
+            _fail(source, f"'fine_tune' cannot change {fixed}: the second stage fine-tunes the first stage's model "
+                          f"on the same dataset.")
+        load_config(_fine_tune_config(config, "<the base stage's preset>"))  # the second stage's keys are valid
     return config
+
+
+def _fine_tune_config(config, base_preset):
+    """The second stage of a `fine_tune` config: the base stage's preset with the `fine_tune` keys."""
+    return {**config, **config["fine_tune"], "fine_tune": None,
+            "model": {"class": config["model"]["class"], "preset": str(base_preset)}}
 
 
 def build_model(config, data=None):
@@ -206,6 +229,17 @@ def recipe_from_config(path_or_dict, **overrides):
     config = load_config(path_or_dict)
     if overrides:
         config = load_config(dict(config, **overrides))
+    if config["fine_tune"] is not None:
+        base = recipe_from_config(dict(config, fine_tune=None, name=f"{config['name']}_base"))
+        base.test_data, base.extra_scores = None, None  # scores are the fine-tuned model's
+        recipe = recipe_from_config(_fine_tune_config(config, "<the base stage's preset>"))
+        recipe.base = base
+        recipe.build_fine_tuned = lambda preset: build_model(load_config(_fine_tune_config(config, preset)))
+        recipe.metadata["training_config"] = {k: v for k, v in config.items() if k != "metadata"}
+        recipe.metadata.update(config["metadata"])
+        if not isinstance(path_or_dict, dict):
+            recipe.metadata["recipe"] = f"keras-hvae train --config {path_or_dict}"
+        return recipe
     data = data_source(config["dataset"], validation_limit=config["validation_limit"],
                        eval_limit=config["eval_limit"], **config["dataset_options"])
     seed, batch = int(config["seed"]), int(config["batch_size"])

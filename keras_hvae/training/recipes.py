@@ -48,6 +48,11 @@ class Recipe:
             `keras.utils.set_random_seed` before it builds the model (the
             initial weights, the model's seed generators and dropout; the
             data pipeline takes its own seed). None: unseeded.
+        base: the first stage of a two-stage recipe (a config's
+            `fine_tune`), trained into `out_dir/base` first; None: one stage.
+        build_fine_tuned: with `base`, `(base preset directory) -> compiled
+            model` (its weights, a fresh optimizer), used instead of
+            `build_model`.
     """
 
     name: str
@@ -68,6 +73,13 @@ class Recipe:
     seed: Optional[int] = None
     weights_dtype: Optional[str] = None
     rollback_on_stall: Any = True
+    base: Optional["Recipe"] = None
+    build_fine_tuned: Optional[Callable] = None
+
+
+#: What a two-stage recipe's preset records of its base stage (`metadata["base"]`).
+BASE_KEYS = ("recipe", "epochs", "training_steps", "wall_clock_seconds", "precision", "skipped_updates", "rollbacks",
+             "weights_sha256")
 
 
 def get_recipe(name, **overrides):
@@ -90,6 +102,8 @@ def get_recipe(name, **overrides):
         raise ValueError(f"Unknown recipe {name!r}. Known recipes: {known}.")
     recipe = recipe_from_config(recipes[name], **overrides)
     recipe.metadata["recipe"] = f"keras-hvae train --recipe {name}"
+    if recipe.base is not None:
+        recipe.base.metadata["recipe"] = f"keras-hvae train --recipe {name} (base stage)"
     return recipe
 
 
@@ -157,6 +171,14 @@ def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=No
         if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
             raise ValueError(f"{option} must be a positive whole number or None (the recipe's), got {value!r}.")
     recipe = name_or_recipe if isinstance(name_or_recipe, Recipe) else get_recipe(name_or_recipe)
+    base_meta = None
+    if recipe.base is not None:
+        base_dir = Path(out_dir) / "base"
+        if resume and (base_dir / "preset" / "metadata.json").is_file():
+            base_meta = json.loads((base_dir / "preset" / "metadata.json").read_text())
+        else:
+            _, base_meta = run_recipe(recipe.base, base_dir, resume=resume, epochs=epochs, verbose=verbose,
+                                      precision=precision, stop_on_skipped_updates=stop_on_skipped_updates)
     precision = training_precision(recipe, out_dir, resume=resume, precision=precision)
     if recipe.seed is not None:
         import keras
@@ -172,9 +194,11 @@ def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=No
     with precision_scope(precision):
         # Sublayers take the dtype policy active when they are created, some
         # in `build()`: construct and build inside the scope.
-        model = recipe.build_model()
+        model = recipe.build_model() if base_meta is None else recipe.build_fine_tuned(str(base_dir / "preset"))
         model.build()
     meta = dict(recipe.metadata)
+    if base_meta is not None:
+        meta["base"] = {key: base_meta.get(key) for key in BASE_KEYS}
     meta.setdefault("recipe", recipe.name)
     meta["name"] = recipe.name
     if isinstance(meta.get("training_config"), dict):
@@ -188,7 +212,7 @@ def run_recipe(name_or_recipe, out_dir, resume=False, epochs=None, eval_limit=No
         steps_per_epoch=recipe.steps_per_epoch,
         resume=resume,
         callbacks=recipe.callbacks() if recipe.callbacks else (),
-        x_test=recipe.test_data(),
+        x_test=recipe.test_data() if recipe.test_data is not None else None,
         iwae_samples=recipe.iwae_samples if iwae_samples is None else iwae_samples,
         eval_limit=eval_limit if eval_limit is not None else recipe.eval_limit,
         iwae_limit=recipe.iwae_limit,

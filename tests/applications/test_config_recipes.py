@@ -61,6 +61,49 @@ def test_a_config_fine_tunes_a_preset_from_its_weights(tmp_path, mnist_splits):
     assert any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(after.weights, shipped.weights))
 
 
+def test_a_two_stage_config_trains_a_base_then_fine_tunes_it(tmp_path, mnist_splits):
+    import numpy as np
+
+    from keras_hvae.applications import BIVA
+
+    config = dict(TINY, iwae_limit=2, eval_limit=8, fine_tune={"epochs": 2, "seed": 1, "batch_size": 8})
+    assert main(["train", "--config", _write(tmp_path, "two", config), "--out", str(tmp_path / "run")]) == 0
+    base_meta = json.loads((tmp_path / "run" / "base" / "preset" / "metadata.json").read_text())
+    meta = json.loads((tmp_path / "run" / "preset" / "metadata.json").read_text())
+    assert base_meta["training_steps"] == 3 and "scores" not in base_meta  # the base stage is not scored
+    assert base_meta["name"] == "tiny_biva_base" and meta["name"] == "tiny_biva"
+    assert meta["training_steps"] == 6 and meta["epochs"] == 2  # a fresh optimizer: the second stage's steps
+    assert meta["base"]["training_steps"] == 3 and meta["base"]["epochs"] == 1
+    assert meta["base"]["weights_sha256"] == base_meta["weights_sha256"]
+    assert meta["training_config"]["fine_tune"] == {"epochs": 2, "seed": 1, "batch_size": 8}
+    assert meta["scores"]["num_test_examples"] == 8
+    base = BIVA.from_preset(str(tmp_path / "run" / "base" / "preset"))
+    tuned = BIVA.from_preset(str(tmp_path / "run" / "preset"))
+    assert any(not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(base.weights, tuned.weights))
+    # resuming keeps a finished base stage and resumes the second from its checkpoint
+    base_file = tmp_path / "run" / "base" / "preset" / "metadata.json"
+    stamp = base_file.stat().st_mtime_ns
+    import shutil
+
+    shutil.rmtree(tmp_path / "run" / "preset")
+    assert main(["train", "--config", _write(tmp_path, "two", config), "--out", str(tmp_path / "run"),
+                 "--resume"]) == 0
+    assert base_file.stat().st_mtime_ns == stamp
+    again = json.loads((tmp_path / "run" / "preset" / "metadata.json").read_text())
+    assert again["weights_sha256"] == meta["weights_sha256"] and again["training_steps"] == 6
+
+
+@pytest.mark.parametrize("fine_tune, message", [
+    ({"seed": 1}, "with its 'epochs'"),
+    ([1], "'fine_tune' must be an object"),
+    ({"epochs": 1, "dataset": "binarized_mnist"}, "cannot change \\['dataset'\\]"),
+    ({"epochs": 0}, "'epochs' must be a positive integer"),
+])
+def test_bad_fine_tune_stages_say_what_is_allowed(fine_tune, message):
+    with pytest.raises(ValueError, match=message):
+        load_config({**TINY, "fine_tune": fine_tune})
+
+
 def _write(tmp_path, name, config):
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(config))
