@@ -1040,8 +1040,8 @@ def build_parser():
                                    "prior; k = 0 is the ELBO) and the likelihood ratio LLR^{>k} = L - L^{>k} "
                                    "(Havtorn et al., 2021). With an out-of-distribution set (--ood-data or "
                                    "--ood-dataset, e.g. fashion_mnist) it prints AUROC (with its DeLong standard "
-                                   "error), AUPRC and FPR at 80% TPR for every score (out-of-distribution = positive; a low bound or a high ratio "
-                                   "= anomalous), and writes the per-example scores (--csv) and their histograms "
+                                   "error), AUPRC and FPR at 80% TPR for every score (out-of-distribution = "
+                                   "positive; a low bound or a high ratio = anomalous), and writes the per-example scores (--csv) and their histograms "
                                    "(--out). Without one it prints the mean and spread of the scores on the "
                                    "in-distribution set as JSON.")
     p.add_argument("--preset", required=True, help="shipped name, directory, URL or hf:// handle")

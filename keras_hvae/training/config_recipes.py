@@ -234,6 +234,7 @@ def recipe_from_config(path_or_dict, **overrides):
         base.test_data, base.extra_scores = None, None  # scores are the fine-tuned model's
         recipe = recipe_from_config(_fine_tune_config(config, "<the base stage's preset>"))
         recipe.base = base
+        recipe.build_model = None  # the base stage's preset exists only once the base has run: build_fine_tuned
         recipe.build_fine_tuned = lambda preset: build_model(load_config(_fine_tune_config(config, preset)))
         recipe.metadata["training_config"] = {k: v for k, v in config.items() if k != "metadata"}
         recipe.metadata.update(config["metadata"])

@@ -52,7 +52,7 @@ class Recipe:
             `fine_tune`), trained into `out_dir/base` first; None: one stage.
         build_fine_tuned: with `base`, `(base preset directory) -> compiled
             model` (its weights, a fresh optimizer), used instead of
-            `build_model`.
+            `build_model` (None in a two-stage recipe).
     """
 
     name: str
