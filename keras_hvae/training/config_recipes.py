@@ -26,7 +26,8 @@ dataset), or `preset` (a shipped name or a preset directory, for
 `Cls.from_preset`: fine-tuning, which starts from the preset's weights with
 a fresh optimizer). `dataset` names a data source of
 `keras_hvae.training.recipe_data` (`dataset_options` are its arguments).
-`time_limit_s` stops training at the end of the epoch that would overrun
+`optimizer` is a `keras.optimizers.get` entry whose `learning_rate` may be a
+schedule object (`build_optimizer`). `time_limit_s` stops training at the end of the epoch that would overrun
 it (the training time of the whole run: a resumed run counts the time of
 the runs it resumes); `free_bits_plateau` lowers the free-bits budget of a text model when
 the validation loss plateaus (`ReduceFreeBitsOnPlateau` arguments).
@@ -57,6 +58,7 @@ starts from that preset's weights with a fresh optimizer and the keys of
 records the base stage under `base`.
 """
 
+import copy
 import json
 from pathlib import Path
 
@@ -157,6 +159,10 @@ def load_config(path_or_dict):
         rollback_on_stall_callback(config["rollback_on_stall"])
     except (TypeError, ValueError) as e:
         _fail(source, f"'rollback_on_stall': {e}")
+    try:
+        build_optimizer(config["optimizer"])
+    except (TypeError, ValueError) as e:
+        _fail(source, f"'optimizer': {e}")
     config["name"] = config["name"] or "run"
     fine_tune = config["fine_tune"]
     if fine_tune is not None:
@@ -177,6 +183,50 @@ def _fine_tune_config(config, base_preset):
             "model": {"class": config["model"]["class"], "preset": str(base_preset)}}
 
 
+def build_optimizer(spec):
+    """The optimizer of a config's `optimizer` entry.
+
+    A name (`"adam"`) or a `{"class_name", "config"}` object as
+    `keras.optimizers.get` takes it, where `config.learning_rate` may be a
+    number or a schedule object (`{"class_name": "CosineDecay", "config":
+    {...}}`, a `keras.optimizers.schedules` class), which Keras alone does not
+    resolve inside a registered optimizer such as `keras_hvae>Adamax`.
+
+    Args:
+        spec: the `optimizer` entry of a training config.
+
+    Returns:
+        A new `keras.optimizers.Optimizer`.
+
+    Example:
+    >>> opt = build_optimizer({"class_name": "keras_hvae>Adamax", "config": {"learning_rate": {
+    ...     "class_name": "CosineDecay", "config": {"initial_learning_rate": 2e-3, "decay_steps": 100}}}})
+    >>> type(opt.get_config()["learning_rate"]).__name__
+    'dict'
+    """
+    import keras
+
+    schedule = None
+    spec = copy.deepcopy(spec)  # keras.optimizers.get edits the dict it is given
+    if isinstance(spec, dict) and isinstance(spec.get("config"), dict) \
+            and isinstance(spec["config"].get("learning_rate"), dict):
+        entry = spec["config"].pop("learning_rate")
+        try:
+            schedule = keras.optimizers.schedules.deserialize(copy.deepcopy(entry))
+        except (TypeError, ValueError):
+            schedule = None
+        if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+            raise ValueError(f"learning_rate {entry!r} is not a keras.optimizers.schedules object "
+                             f"(for example {{'class_name': 'CosineDecay', 'config': {{...}}}}).")
+    try:
+        optimizer = keras.optimizers.get(spec)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{spec!r} is not an optimizer keras.optimizers.get can build ({e}).") from None
+    if schedule is not None:
+        optimizer = type(optimizer).from_config({**optimizer.get_config(), "learning_rate": schedule})
+    return optimizer
+
+
 def build_model(config, data=None):
     """The compiled model of a validated config (`data`: its `DataSource`).
 
@@ -188,8 +238,6 @@ def build_model(config, data=None):
             model = build_model(config)
             model.build()
     """
-    import keras
-
     spec = config["model"]
     cls = registry.models()[spec["class"]]
     if "architecture" in spec:
@@ -200,7 +248,7 @@ def build_model(config, data=None):
         model = cls.from_preset(spec["preset"])
     else:
         model = cls(**(data.model_arguments() if data is not None else {}), **dict(spec["arguments"]))
-    model.compile(optimizer=keras.optimizers.get(config["optimizer"]),
+    model.compile(optimizer=build_optimizer(config["optimizer"]),
                   loss_spike_guard=config.get("loss_spike_guard", True))
     return model
 

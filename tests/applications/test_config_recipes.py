@@ -104,6 +104,28 @@ def test_bad_fine_tune_stages_say_what_is_allowed(fine_tune, message):
         load_config({**TINY, "fine_tune": fine_tune})
 
 
+def test_a_learning_rate_schedule_in_the_config_decays_the_rate():
+    import numpy as np
+
+    from keras_hvae.models.optimizers import Adamax
+    from keras_hvae.training.config_recipes import build_model
+
+    spec = {"class_name": "keras_hvae>Adamax", "config": {"use_ema": True, "learning_rate": {
+        "class_name": "CosineDecay", "config": {"initial_learning_rate": 2e-3, "decay_steps": 100, "alpha": 0.05}}}}
+    config = load_config({**TINY, "optimizer": spec})
+    assert config["optimizer"] == spec  # recorded as written (keras.optimizers.get edits what it is given)
+    optimizer = build_model(config).optimizer
+    assert isinstance(optimizer, Adamax) and optimizer.use_ema
+    rates = []
+    for step in (0, 50, 100, 1000):
+        optimizer.iterations.assign(step)
+        rates.append(float(np.asarray(optimizer.learning_rate)))
+    # cosine decay: lr(t) = lr0 * ((1 - alpha) * (1 + cos(pi * min(t, T) / T)) / 2 + alpha)
+    want = [2e-3 * ((1 - 0.05) * (1 + np.cos(np.pi * min(t, 100) / 100)) / 2 + 0.05) for t in (0, 50, 100, 1000)]
+    np.testing.assert_allclose(rates, want, rtol=1e-5)
+    assert load_config({**TINY, "fine_tune": {"epochs": 2, "optimizer": spec}})["fine_tune"]["optimizer"] == spec
+
+
 def _write(tmp_path, name, config):
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(config))
@@ -120,6 +142,9 @@ def _write(tmp_path, name, config):
         ({"dataset": "imagenet"}, "unknown dataset 'imagenet'"),
         ({"epochs": 0}, "'epochs' must be a positive integer"),
         ({"weights_dtype": "int8"}, "'weights_dtype': weights_dtype must be one of \\['float32', 'float16'\\]"),
+        ({"optimizer": "adamw2"}, "'optimizer': 'adamw2' is not an optimizer"),
+        ({"optimizer": {"class_name": "keras_hvae>Adamax", "config": {"learning_rate": {"class_name": "Nope"}}}},
+         "'optimizer': learning_rate .* is not a keras.optimizers.schedules object"),
     ],
 )
 def test_bad_configs_say_what_is_allowed(change, message):
