@@ -72,7 +72,9 @@ def test_the_semi_supervised_recipe_uses_100_balanced_labels():
     from keras_hvae.training.recipe_data import data_source
 
     recipe = get_recipe("biva_ssl_mnist100")
-    assert recipe.steps_per_epoch * recipe.epochs == 8000
+    # two stages: 8,000 steps at a constant rate, then 15,000 from those weights under a cosine decay
+    assert recipe.base.steps_per_epoch * recipe.base.epochs == 8000
+    assert recipe.steps_per_epoch * recipe.epochs == 15000
     source = data_source("binarized_mnist_100_labels")
     y = np.repeat(np.arange(10), 50)
     idx = source.labelled_indices(y)
