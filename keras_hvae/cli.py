@@ -731,21 +731,6 @@ def cmd_anomaly(args):
     return 0
 
 
-def _inpaint_masks(model, num, seed):
-    """Masks (1 = known) of `num` images as the model was trained on them:
-    "quadrants" cycles through 1, 2 and 3 visible quadrants, "squares" (the
-    default) places the model's occluders at random (numpy, seeded)."""
-    import numpy as np
-
-    from keras_hvae.models.matnet import numpy_quadrant_masks, numpy_random_square_masks
-
-    shape = tuple(model.data_shape)
-    if getattr(model, "mask_generator", None) == "quadrants":
-        return np.concatenate([numpy_quadrant_masks(1, shape, 1 + i % 3) for i in range(num)])
-    return numpy_random_square_masks(num, shape, num_squares=getattr(model, "num_squares", 3),
-                                     square_size=getattr(model, "square_size", None), seed=seed)
-
-
 def check_inpainting(x, mask, filled):
     """Checks an inpainting: the observed pixels (mask 1) unchanged, the
     filled-in values finite and in the data's range ([0, 255] for uint8
@@ -808,7 +793,7 @@ def cmd_inpaint(args):
     from keras_hvae.evaluation.protocol import random_subset
 
     x = x[random_subset(len(x), args.num, args.seed)]
-    mask = _inpaint_masks(model, len(x), args.seed)
+    mask = model.example_masks(len(x), seed=args.seed)  # as the model was trained on them
     filled = model.inpaint(x, mask, seed=args.seed)
     summary = check_inpainting(x, mask, filled)
     gap = np.asarray(127 if x.dtype == np.uint8 else 0.5, x.dtype)

@@ -40,7 +40,7 @@ from keras import ops
 from keras_hvae.models.gaussian import loc_scale_from_log_var, posterior_terms, reparameterized_sample
 from keras_hvae.models.matnet import matnet_architectures as arch
 from keras_hvae.models.matnet.base import MatNetBase
-from keras_hvae.models.matnet.masks import make_mask_generator
+from keras_hvae.models.matnet.masks import make_mask_generator, numpy_quadrant_masks, numpy_random_square_masks
 from keras_hvae.models.matnet.networks import BottomUpNetwork, MergeNetwork, TopDownNetwork
 
 
@@ -236,6 +236,30 @@ class ConditionalMatNet(MatNetBase):
         if mask.shape[-1] != 1:
             mask = ops.min(mask, axis=-1, keepdims=True)
         return mask
+
+    def example_masks(self, num, seed=None):
+        """Masks (numpy, 1 = known) of `num` images as the model was trained
+        on them: ``"quadrants"`` cycles through 1, 2 and 3 visible quadrants
+        (the structured-prediction task), ``"squares"`` (and None) places the
+        model's occluders at random.
+
+        Args:
+            num: number of masks, >= 0.
+            seed: int seed of the occluders' positions (None: fresh).
+
+        Returns:
+            float32 ``(num, H, W, 1)``.
+
+        Example:
+        >>> model = ConditionalMatNet.from_architecture("mnist_quadrants", channels=8, modules=1, fc_units=32)
+        >>> [float(m.mean()) for m in model.example_masks(3)]
+        [0.25, 0.5, 0.75]
+        """
+        if self.mask_generator == "quadrants":
+            table = np.concatenate([numpy_quadrant_masks(1, self.data_shape, n) for n in (1, 2, 3)])
+            return table[np.arange(num) % 3]
+        return numpy_random_square_masks(num, self.data_shape, num_squares=self.num_squares,
+                                         square_size=self.square_size, seed=seed)
 
     def unpack_with_mask(self, data):
         """``(x, mask or None)`` from what `fit` / `evaluate` yield."""

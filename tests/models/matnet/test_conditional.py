@@ -37,6 +37,20 @@ def test_square_and_quadrant_masks():
     assert len(set(np.unique(t.sum(axis=(1, 2, 3))))) == 3
 
 
+def test_example_masks_are_the_masks_the_model_trains_on():
+    quadrants = tiny_conditional(sizes=(7,), mask_generator="quadrants").example_masks(7)
+    assert quadrants.shape == (7, 28, 28, 1)
+    assert list(quadrants.sum(axis=(1, 2, 3))) == [196, 392, 588, 196, 392, 588, 196]  # 1, 2, 3 quadrants
+    np.testing.assert_array_equal(quadrants[1], numpy_quadrant_masks(1, (28, 28), 2)[0])
+    squares = tiny_conditional(sizes=(7,), mask_generator="squares", num_squares=2, square_size=5)
+    a, b, c = (squares.example_masks(6, seed=s) for s in (3, 3, 4))
+    np.testing.assert_array_equal(a, b)  # seeded
+    assert not np.array_equal(a, c)
+    missing = (1 - a).sum(axis=(1, 2, 3))
+    assert set(np.unique(a)) == {0.0, 1.0} and np.all(missing >= 25) and np.all(missing <= 50)
+    assert squares.example_masks(0).shape == (0, 28, 28, 1)
+
+
 @pytest.mark.backend_suite
 def test_inpainting_trains_and_keeps_the_known_pixels():
     x = random_binary((32, 28, 28, 1), seed=1)
