@@ -69,12 +69,15 @@ def test_extra_scores_are_merged_into_the_preset_scores(tmp_path):
 
 
 def test_the_semi_supervised_recipe_uses_100_balanced_labels():
+    from keras_hvae.models.biva.biva_presets import RECIPES
     from keras_hvae.training.recipe_data import data_source
 
     recipe = get_recipe("biva_ssl_mnist100")
-    # two stages: 8,000 steps at a constant rate, then 15,000 from those weights under a cosine decay
-    assert recipe.base.steps_per_epoch * recipe.base.epochs == 8000
-    assert recipe.steps_per_epoch * recipe.epochs == 15000
+    # one stage of 38,000 steps, the cosine decay spanning all of them, within the two-hour budget
+    assert recipe.base is None and recipe.steps_per_epoch * recipe.epochs == 38000
+    config = RECIPES["biva_ssl_mnist100"]
+    assert config["optimizer"]["config"]["learning_rate"]["config"]["decay_steps"] == 38000
+    assert config["time_limit_s"] <= 2 * 3600
     source = data_source("binarized_mnist_100_labels")
     y = np.repeat(np.arange(10), 50)
     idx = source.labelled_indices(y)
