@@ -114,10 +114,8 @@ RECIPES = {
         "steps_per_epoch": 100,
         "validation_limit": 1000,
         "time_limit_s": 7100,
-        "optimizer": {"class_name": "keras_hvae>Adamax", "config": {
-            "use_ema": True, "ema_momentum": 0.999,
-            "learning_rate": {"class_name": "CosineDecay",
-                              "config": {"initial_learning_rate": 2e-3, "decay_steps": 38000, "alpha": 0.05}}}},
+        "optimizer": {**_ADAMAX_EMA, "config": {**_ADAMAX_EMA["config"], "learning_rate": {
+            "class_name": "CosineDecay", "config": {"initial_learning_rate": 2e-3, "decay_steps": 38000, "alpha": 0.05}}}},
         "iwae_samples": 1000,
         "iwae_limit": 1000,  # the protocol: 1,000 test digits drawn at random (seed 0)
         "metadata": {
